@@ -1,0 +1,95 @@
+/**
+ * Storage backends behind one interface (filesystem, S3-compatible through the `minio` client).
+ *
+ * Writes are two-step: `writeTemp` streams bytes to a temporary object and resolves only when they
+ * are durable there (fsync of file and directory; completed PUT for S3), with the size and SHA-256
+ * computed on the way. Then `commit` moves it to its final key (durably), or `revoke` deletes it.
+ * A crash between the two steps leaves only temporary objects, which `sweepTemp` removes.
+ */
+import type { Readable } from 'node:stream';
+
+export type StorageKind = 'fs' | 's3';
+
+export interface TempObject {
+  /** Backend-specific key of the temporary object. */
+  readonly tempKey: string;
+  readonly size: number;
+  /** Lower-case hex SHA-256 of the bytes written. */
+  readonly sha256: string;
+  /**
+   * The first bytes written (up to `headBytes` of WriteOptions), kept in memory so the caller can
+   * parse the DICOM header without reading the object back.
+   */
+  readonly head: Buffer;
+}
+
+export interface WriteOptions {
+  /** How many leading bytes to keep in `TempObject.head` (default 0). */
+  headBytes?: number;
+  /** Optional bytes written before the stream (e.g. a Part 10 preamble + file meta group). */
+  prefix?: Buffer;
+}
+
+export interface ObjectStat {
+  size: number;
+}
+
+export interface StorageBackend {
+  /** Short, never-changing id of this storage (e.g. "hot", "warm", "cold"). */
+  readonly id: string;
+  readonly kind: StorageKind;
+
+  writeTemp(data: Readable, options?: WriteOptions): Promise<TempObject>;
+  /** Move a temporary object to `key`, durably. Must not overwrite an existing different object. */
+  commit(tempKey: string, key: string): Promise<void>;
+  /** Delete a temporary object; a missing one is not an error. */
+  revoke(tempKey: string): Promise<void>;
+
+  /** Stream an object, optionally a byte range [start, end] inclusive. Rejects NotFound if absent. */
+  read(key: string, range?: { start: number; end?: number }): Promise<Readable>;
+  /** Size of an object, or null if absent. */
+  stat(key: string): Promise<ObjectStat | null>;
+  /** Delete an object; a missing one is not an error. */
+  delete(key: string): Promise<void>;
+
+  /** Remove temporary objects older than `olderThanMs` (left by a crash). Returns how many. */
+  sweepTemp(olderThanMs: number): Promise<number>;
+  /** Throws if the storage cannot be reached or written. */
+  health(): Promise<void>;
+}
+
+export class StorageNotFoundError extends Error {
+  constructor(
+    readonly storageId: string,
+    readonly key: string,
+  ) {
+    super(`object ${key} not found in storage ${storageId}`);
+    this.name = 'StorageNotFoundError';
+  }
+}
+
+export interface FsStorageConfig {
+  id: string;
+  kind: 'fs';
+  /** Root directory; created if absent. */
+  path: string;
+  /** fsync files and directories (default true; tests may not turn it off). */
+  fsync?: boolean;
+}
+
+export interface S3StorageConfig {
+  id: string;
+  kind: 's3';
+  endPoint: string;
+  port?: number;
+  useSSL?: boolean;
+  accessKey: string;
+  secretKey: string;
+  region?: string;
+  bucket: string;
+  /** Key prefix inside the bucket (e.g. "vna/"). */
+  prefix?: string;
+  pathStyle?: boolean;
+}
+
+export type StorageConfig = FsStorageConfig | S3StorageConfig;
