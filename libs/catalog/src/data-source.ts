@@ -1,0 +1,19 @@
+import type { DataSourceOptions } from 'typeorm';
+import { CATALOG_ENTITIES } from './entities/index.js';
+import { InitialSchema1732370000000 } from './migrations/1732370000000-InitialSchema.js';
+
+/** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
+export const CATALOG_MIGRATIONS = [InitialSchema1732370000000];
+
+export function catalogDataSourceOptions(url: string): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: CATALOG_ENTITIES,
+    migrations: CATALOG_MIGRATIONS,
+    migrationsRun: true,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    extra: { max: 20 },
+  };
+}

@@ -1,0 +1,138 @@
+import {
+  Column,
+  Entity,
+  Index,
+  JoinColumn,
+  ManyToOne,
+  PrimaryGeneratedColumn,
+  type Relation,
+} from 'typeorm';
+
+/** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
+@Entity({ name: 'patient' })
+export class PatientEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id: string;
+  @Column({ name: 'patient_id', type: 'text' }) patientId: string;
+  @Column({ type: 'text' }) issuer: string;
+  @Column({ name: 'patient_name', type: 'text' }) patientName: string;
+  @Column({ name: 'patient_name_norm', type: 'text' }) patientNameNorm: string;
+  @Column({ name: 'birth_date', type: 'text' }) birthDate: string;
+  @Column({ type: 'text' }) sex: string;
+  @Column({ type: 'jsonb' }) attrs: Record<string, unknown>;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
+}
+
+@Entity({ name: 'study' })
+export class StudyEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id: string;
+  @Column({ name: 'patient_fk', type: 'bigint' }) patientFk: string;
+  @ManyToOne(() => PatientEntity) @JoinColumn({ name: 'patient_fk' }) patient?: Relation<PatientEntity>;
+  @Index({ unique: true }) @Column({ name: 'study_iuid', type: 'text' }) studyIuid: string;
+  @Column({ name: 'study_date', type: 'text' }) studyDate: string;
+  @Column({ name: 'study_time', type: 'text' }) studyTime: string;
+  @Column({ name: 'accession_number', type: 'text' }) accessionNumber: string;
+  @Column({ name: 'study_id', type: 'text' }) studyId: string;
+  @Column({ name: 'study_description', type: 'text' }) studyDescription: string;
+  @Column({ name: 'referring_physician', type: 'text' }) referringPhysician: string;
+  @Column({ type: 'text', array: true }) modalities: string[];
+  @Column({ name: 'sop_classes', type: 'text', array: true }) sopClasses: string[];
+  @Column({ name: 'num_series', type: 'integer' }) numSeries: number;
+  @Column({ name: 'num_instances', type: 'integer' }) numInstances: number;
+  @Column({ name: 'size_bytes', type: 'bigint' }) sizeBytes: string;
+  @Column({ type: 'jsonb' }) attrs: Record<string, unknown>;
+  @Column({ name: 'last_access_at', type: 'timestamptz', nullable: true }) lastAccessAt: Date | null;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
+}
+
+@Entity({ name: 'series' })
+export class SeriesEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id: string;
+  @Column({ name: 'study_fk', type: 'bigint' }) studyFk: string;
+  @ManyToOne(() => StudyEntity) @JoinColumn({ name: 'study_fk' }) study?: Relation<StudyEntity>;
+  @Column({ name: 'series_iuid', type: 'text' }) seriesIuid: string;
+  @Column({ type: 'text' }) modality: string;
+  @Column({ name: 'series_number', type: 'integer', nullable: true }) seriesNumber: number | null;
+  @Column({ name: 'series_description', type: 'text' }) seriesDescription: string;
+  @Column({ name: 'body_part', type: 'text' }) bodyPart: string;
+  @Column({ name: 'institution_name', type: 'text' }) institutionName: string;
+  @Column({ name: 'station_name', type: 'text' }) stationName: string;
+  @Column({ name: 'performed_start_date', type: 'text' }) performedStartDate: string;
+  @Column({ name: 'performed_start_time', type: 'text' }) performedStartTime: string;
+  @Column({ name: 'num_instances', type: 'integer' }) numInstances: number;
+  @Column({ name: 'size_bytes', type: 'bigint' }) sizeBytes: string;
+  @Column({ type: 'jsonb' }) attrs: Record<string, unknown>;
+}
+
+export enum InstanceStatus {
+  /** Durable in storage and recorded; waiting for the indexer. */
+  Received = 'RECEIVED',
+  /** Linked to patient/study/series; visible to queries. */
+  Indexed = 'INDEXED',
+}
+
+@Entity({ name: 'instance' })
+export class InstanceEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id: string;
+  @Column({ name: 'sop_iuid', type: 'text' }) sopIuid: string;
+  @Column({ name: 'sop_class_uid', type: 'text' }) sopClassUid: string;
+  @Column({ name: 'study_iuid', type: 'text' }) studyIuid: string;
+  @Column({ name: 'series_iuid', type: 'text' }) seriesIuid: string;
+  @Column({ name: 'series_fk', type: 'bigint', nullable: true }) seriesFk: string | null;
+  @Column({ type: 'text' }) status: InstanceStatus;
+  @Column({ type: 'integer' }) version: number;
+  @Column({ name: 'transfer_syntax_uid', type: 'text' }) transferSyntaxUid: string;
+  @Column({ name: 'instance_number', type: 'integer', nullable: true }) instanceNumber: number | null;
+  @Column({ name: 'num_frames', type: 'integer', nullable: true }) numFrames: number | null;
+  @Column({ name: 'size_bytes', type: 'bigint' }) sizeBytes: string;
+  @Column({ type: 'text' }) sha256: string;
+  @Column({ name: 'source_ae', type: 'text' }) sourceAe: string;
+  @Column({ type: 'jsonb' }) metadata: Record<string, unknown>;
+  @Column({ name: 'received_at', type: 'timestamptz' }) receivedAt: Date;
+  @Column({ name: 'indexed_at', type: 'timestamptz', nullable: true }) indexedAt: Date | null;
+}
+
+export enum LocationStatus {
+  Ok = 'OK',
+  /** An older version, kept after a re-send with different bytes (audit trail). */
+  Replaced = 'REPLACED',
+  Missing = 'MISSING',
+  Corrupt = 'CORRUPT',
+}
+
+/** One row per stored object (dcm4chee's Location): storage id, key, size, digest, status. */
+@Entity({ name: 'location' })
+export class LocationEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id: string;
+  @Column({ name: 'instance_fk', type: 'bigint' }) instanceFk: string;
+  @Column({ name: 'storage_id', type: 'text' }) storageId: string;
+  @Column({ name: 'object_key', type: 'text' }) objectKey: string;
+  @Column({ name: 'size_bytes', type: 'bigint' }) sizeBytes: string;
+  @Column({ type: 'text' }) sha256: string;
+  @Column({ name: 'transfer_syntax_uid', type: 'text' }) transferSyntaxUid: string;
+  @Column({ type: 'integer' }) version: number;
+  @Column({ type: 'text' }) status: LocationStatus;
+  @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
+  @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
+}
+
+@Entity({ name: 'audit_event' })
+export class AuditEventEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id: string;
+  @Column({ type: 'timestamptz' }) at: Date;
+  @Column({ type: 'text' }) type: string;
+  @Column({ name: 'study_iuid', type: 'text', nullable: true }) studyIuid: string | null;
+  @Column({ name: 'sop_iuid', type: 'text', nullable: true }) sopIuid: string | null;
+  @Column({ type: 'text' }) actor: string;
+  @Column({ type: 'jsonb' }) detail: Record<string, unknown>;
+}
+
+export const CATALOG_ENTITIES = [
+  PatientEntity,
+  StudyEntity,
+  SeriesEntity,
+  InstanceEntity,
+  LocationEntity,
+  AuditEventEntity,
+];

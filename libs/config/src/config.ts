@@ -1,0 +1,204 @@
+/**
+ * Every environment variable the archive reads is read here, validated at boot, and a bad value
+ * stops the process with a message naming the variable. No `process.env` anywhere else.
+ */
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  getMetadataStorage,
+  validateSync,
+} from 'class-validator';
+import path from 'node:path';
+
+const toInt = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '') return undefined;
+  const v = String(value).toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  return value;
+};
+
+/** Roles a process can run. `all` runs every role (the default all-in-one archive). */
+export const ROLES = ['ingest', 'indexer', 'retrieval'] as const;
+export type Role = (typeof ROLES)[number];
+
+export class EnvironmentVariables {
+  /** Root for embedded PostgreSQL, filesystem tiers and the embedded Redis' AOF. */
+  @IsOptional() @IsString()
+  VNA_DATA_DIR?: string;
+
+  /** PostgreSQL URL; when absent an embedded PostgreSQL is started under VNA_DATA_DIR. */
+  @IsOptional() @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL?: string;
+
+  @IsOptional() @Matches(/^rediss?:\/\/.+/, { message: 'REDIS_URL must be a redis:// URL' })
+  REDIS_URL?: string;
+
+  /** Start a redis-server from PATH (AOF in VNA_DATA_DIR) when none answers at REDIS_URL. */
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  VNA_EMBEDDED_REDIS?: boolean;
+
+  @IsOptional() @Matches(/^[\x20-\x5b\x5d-\x7e]{1,16}$/, { message: 'VNA_AE_TITLE must be 1-16 printable ASCII characters without backslash' })
+  VNA_AE_TITLE?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  VNA_DIMSE_PORT?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535)
+  VNA_HTTP_PORT?: number;
+
+  @IsOptional() @IsString()
+  VNA_HTTP_HOST?: string;
+
+  /** Comma-separated roles (ingest,indexer,retrieval) or "all". */
+  @IsOptional() @Matches(/^(all|(ingest|indexer|retrieval)(,(ingest|indexer|retrieval))*)$/, {
+    message: 'VNA_ROLES must be "all" or a comma-separated list of ingest, indexer, retrieval',
+  })
+  VNA_ROLES?: string;
+
+  /** Hot tier backend: fs (default, under VNA_DATA_DIR/storage/hot) or s3. */
+  @IsOptional() @IsIn(['fs', 's3'])
+  VNA_HOT_STORAGE?: 'fs' | 's3';
+
+  @IsOptional() @IsString()
+  VNA_HOT_PATH?: string;
+
+  @IsOptional() @Matches(/^https?:\/\/[^/]+/, { message: 'S3_ENDPOINT must be an http(s)://host[:port] URL' })
+  S3_ENDPOINT?: string;
+  @IsOptional() @IsString()
+  S3_ACCESS_KEY?: string;
+  @IsOptional() @IsString()
+  S3_SECRET_KEY?: string;
+  @IsOptional() @IsString()
+  S3_REGION?: string;
+  @IsOptional() @Matches(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'S3_BUCKET must be a valid bucket name' })
+  S3_BUCKET?: string;
+  @IsOptional() @IsString()
+  S3_PREFIX?: string;
+
+  /** Maximum STOW-RS request body in bytes (default 4 GiB). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1024)
+  VNA_STOW_MAX_BYTES?: number;
+
+  /** Indexer worker concurrency. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(256)
+  VNA_INDEXER_CONCURRENCY?: number;
+
+  /** Seconds between reconciler passes (re-enqueue received-but-unindexed instances). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  VNA_RECONCILE_INTERVAL_S?: number;
+
+  /** Comma-separated list of AE titles allowed to call; empty = any (promiscuous). */
+  @IsOptional() @IsString()
+  VNA_ACCEPTED_CALLING_AETS?: string;
+
+  @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  VNA_LOG_LEVEL?: string;
+}
+
+export interface S3Settings {
+  endPoint: string;
+  port?: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  bucket: string;
+  prefix: string;
+}
+
+export interface VnaConfig {
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl: string;
+  embeddedRedis: boolean;
+  aeTitle: string;
+  dimsePort: number;
+  httpPort: number;
+  httpHost: string;
+  roles: Set<Role>;
+  hotStorage: { kind: 'fs'; path: string } | { kind: 's3'; s3: S3Settings };
+  stowMaxBytes: number;
+  indexerConcurrency: number;
+  reconcileIntervalMs: number;
+  acceptedCallingAets: string[];
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse and validate an environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of knownKeys()) raw[key] = env[key];
+  const vars = plainToInstance(EnvironmentVariables, raw);
+  const errors = validateSync(vars, { skipMissingProperties: false });
+  const problems = errors.flatMap((e) =>
+    Object.values(e.constraints ?? {}).map((m) => (m.startsWith(e.property) ? m : `${e.property}: ${m}`)),
+  );
+
+  const hotKind = vars.VNA_HOT_STORAGE ?? 'fs';
+  let s3: S3Settings | undefined;
+  if (hotKind === 's3') {
+    for (const k of ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET'] as const) {
+      if (!vars[k]) problems.push(`${k} is required when VNA_HOT_STORAGE=s3`);
+    }
+    if (vars.S3_ENDPOINT && /^https?:\/\//.test(vars.S3_ENDPOINT)) {
+      const u = new URL(vars.S3_ENDPOINT);
+      s3 = {
+        endPoint: u.hostname,
+        port: u.port ? Number(u.port) : undefined,
+        useSSL: u.protocol === 'https:',
+        accessKey: vars.S3_ACCESS_KEY ?? '',
+        secretKey: vars.S3_SECRET_KEY ?? '',
+        region: vars.S3_REGION ?? 'us-east-1',
+        bucket: vars.S3_BUCKET ?? '',
+        prefix: vars.S3_PREFIX ?? '',
+      };
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const dataDir = path.resolve(vars.VNA_DATA_DIR ?? 'var');
+  const roles = !vars.VNA_ROLES || vars.VNA_ROLES === 'all' ? new Set<Role>(ROLES) : new Set(vars.VNA_ROLES.split(',') as Role[]);
+  return {
+    dataDir,
+    databaseUrl: vars.DATABASE_URL,
+    redisUrl: vars.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    embeddedRedis: vars.VNA_EMBEDDED_REDIS ?? true,
+    aeTitle: vars.VNA_AE_TITLE ?? 'VNA',
+    dimsePort: vars.VNA_DIMSE_PORT ?? 11112,
+    httpPort: vars.VNA_HTTP_PORT ?? 8080,
+    httpHost: vars.VNA_HTTP_HOST ?? '0.0.0.0',
+    roles,
+    hotStorage: hotKind === 's3' && s3 ? { kind: 's3', s3 } : { kind: 'fs', path: path.resolve(vars.VNA_HOT_PATH ?? path.join(dataDir, 'storage', 'hot')) },
+    stowMaxBytes: vars.VNA_STOW_MAX_BYTES ?? 4 * 1024 ** 3,
+    indexerConcurrency: vars.VNA_INDEXER_CONCURRENCY ?? 8,
+    reconcileIntervalMs: (vars.VNA_RECONCILE_INTERVAL_S ?? 60) * 1000,
+    acceptedCallingAets: (vars.VNA_ACCEPTED_CALLING_AETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    logLevel: vars.VNA_LOG_LEVEL ?? 'log',
+  };
+}
+
+function knownKeys(): string[] {
+  const metas = getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', true, false);
+  return [...new Set(metas.map((m) => m.propertyName))];
+}
+
+/** Injection token for the validated configuration. */
+export const VNA_CONFIG = Symbol('VNA_CONFIG');

@@ -1,0 +1,3 @@
+export * from './names.js';
+export * from './job-queue.service.js';
+export * from './jobs.module.js';

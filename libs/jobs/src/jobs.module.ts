@@ -1,0 +1,11 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module } from '@nestjs/common';
+import { JobQueueService } from './job-queue.service.js';
+import { QueueName } from './names.js';
+
+@Module({
+  imports: [BullModule.registerQueue({ name: QueueName.Index })],
+  providers: [JobQueueService],
+  exports: [JobQueueService, BullModule],
+})
+export class JobsModule {}

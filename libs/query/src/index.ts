@@ -1,0 +1,3 @@
+export * from './dictionary.js';
+export * from './query.service.js';
+export * from './query.module.js';
