@@ -1,6 +1,14 @@
 import { CatalogModule } from '#vna/catalog';
 import { Module } from '@nestjs/common';
+import { CFindHandler } from './cfind.handler.js';
+import { QidoController } from './qido.controller.js';
 import { QueryService } from './query.service.js';
 
-@Module({ imports: [CatalogModule], providers: [QueryService], exports: [QueryService] })
+/** Query role: QIDO-RS and the C-FIND handler. */
+@Module({
+  imports: [CatalogModule],
+  controllers: [QidoController],
+  providers: [QueryService, CFindHandler],
+  exports: [QueryService, CFindHandler],
+})
 export class QueryModule {}

@@ -1,0 +1,15 @@
+import { CatalogModule } from '#vna/catalog';
+import { JobsModule } from '#vna/jobs';
+import { Module } from '@nestjs/common';
+import { CStoreHandler } from './cstore.handler.js';
+import { IngestService } from './ingest.service.js';
+import { StowController } from './stow.controller.js';
+
+/** Ingest role: C-STORE SCP handler and STOW-RS. Needs HOT_STORAGE and StowLimits from the app. */
+@Module({
+  imports: [CatalogModule, JobsModule],
+  controllers: [StowController],
+  providers: [IngestService, CStoreHandler],
+  exports: [IngestService, CStoreHandler],
+})
+export class IngestModule {}

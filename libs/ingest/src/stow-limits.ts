@@ -1,0 +1,4 @@
+/** STOW-RS request limits, provided by the app from the validated configuration. */
+export class StowLimits {
+  constructor(readonly maxBytes: number) {}
+}

