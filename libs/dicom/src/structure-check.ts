@@ -30,7 +30,7 @@ export interface StructureCheckOptions {
 }
 
 export class DicomStructureCheck extends Transform {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private skip = 0;
   private phase: 'preamble' | 'meta' | 'dataset' | 'off';
   private implicit = false;

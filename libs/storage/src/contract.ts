@@ -93,3 +93,42 @@ export interface S3StorageConfig {
 }
 
 export type StorageConfig = FsStorageConfig | S3StorageConfig;
+
+/** `commit` refused because an object already exists at the target key (keys are never reused). */
+export class StorageConflictError extends Error {
+  constructor(
+    readonly storageId: string,
+    readonly key: string,
+  ) {
+    super(`object ${key} already exists in storage ${storageId}; refusing to overwrite it`);
+    this.name = 'StorageConflictError';
+  }
+}
+
+/** A key (or temporary key) that is malformed or could escape the storage root. */
+export class InvalidStorageKeyError extends Error {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`invalid storage key ${JSON.stringify(key)}: ${reason}`);
+    this.name = 'InvalidStorageKeyError';
+  }
+}
+
+/** A written or copied object does not match what was sent (size mismatch after upload or copy). */
+export class StorageIntegrityError extends Error {
+  constructor(
+    readonly storageId: string,
+    readonly key: string,
+    message: string,
+  ) {
+    super(`integrity check failed for ${key} in storage ${storageId}: ${message}`);
+    this.name = 'StorageIntegrityError';
+  }
+}
+
+/** Minimal logger shape (Nest's `Logger` satisfies it); used for best-effort clean-up failures. */
+export interface StorageLogger {
+  warn(message: string): void;
+}

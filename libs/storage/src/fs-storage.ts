@@ -1,0 +1,338 @@
+/**
+ * Filesystem backend. Layout under the root directory:
+ *   <root>/<key>           committed objects (key segments are directories)
+ *   <root>/.tmp/<uuid>     temporary objects (tempKey ".tmp/<uuid>")
+ *
+ * Durability: a temporary file is fsynced, and so is `.tmp/`, before `writeTemp` resolves. `commit`
+ * hard-links the temporary file to its key (link() fails if the key exists, so nothing is ever
+ * overwritten), fsyncs every directory from the key's parent up to the root, and only then unlinks
+ * the temporary name: at every moment the bytes have at least one durable name.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  type FsStorageConfig,
+  type ObjectStat,
+  type StorageBackend,
+  StorageConflictError,
+  StorageIntegrityError,
+  type StorageLogger,
+  StorageNotFoundError,
+  type TempObject,
+  type WriteOptions,
+} from './contract.js';
+import {
+  assertValidAge,
+  assertValidKey,
+  assertValidTempKey,
+  newTempKey,
+  normalizeRange,
+  TEMP_DIR,
+} from './keys.js';
+import { ByteMeter, checkWriteOptions, discard, meteredBytes } from './meter.js';
+
+export interface FsStorageOptions {
+  logger?: StorageLogger;
+}
+
+/** Errors of link() meaning "this filesystem has no hard links": fall back to check + rename. */
+const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+const COMMIT_ATTEMPTS = 5;
+
+function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') {
+    return err.code;
+  }
+  return undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function statOrNull(path: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
+
+export class FsStorage implements StorageBackend {
+  readonly id: string;
+  readonly kind = 'fs' as const;
+  /** Absolute root directory. */
+  readonly root: string;
+  private readonly tempDir: string;
+  private readonly fsync: boolean;
+  private readonly logger: StorageLogger | undefined;
+
+  constructor(config: FsStorageConfig, options: FsStorageOptions = {}) {
+    if (config.kind !== 'fs') throw new TypeError(`FsStorage needs kind "fs", got ${String(config.kind)}`);
+    if (!config.id) throw new TypeError('storage id is required');
+    if (!config.path) throw new TypeError(`storage ${config.id}: path is required`);
+    this.id = config.id;
+    this.root = resolve(config.path);
+    this.tempDir = join(this.root, TEMP_DIR);
+    this.fsync = config.fsync ?? true;
+    this.logger = options.logger;
+  }
+
+  /** Creates the root and temporary directories (idempotent). */
+  async init(): Promise<void> {
+    const created = await mkdir(this.tempDir, { recursive: true });
+    if (created !== undefined) {
+      await this.syncDirChain(this.tempDir, created === this.tempDir ? this.root : dirname(created));
+    }
+  }
+
+  async writeTemp(data: Readable, options?: WriteOptions): Promise<TempObject> {
+    let checked: ReturnType<typeof checkWriteOptions>;
+    try {
+      checked = checkWriteOptions(options);
+    } catch (err) {
+      discard(data);
+      throw err;
+    }
+    const tempKey = newTempKey();
+    const path = this.tempPath(tempKey);
+    const meter = new ByteMeter(checked.headBytes);
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'wx');
+    } catch (err) {
+      discard(data);
+      throw err;
+    }
+    try {
+      const out = handle.createWriteStream({ autoClose: false, emitClose: false });
+      await pipeline(meteredBytes(data, checked.prefix, meter), out);
+      if (this.fsync) await handle.sync();
+      const written = (await handle.stat()).size;
+      if (written !== meter.size) {
+        throw new StorageIntegrityError(this.id, tempKey, `wrote ${meter.size} bytes but file has ${written}`);
+      }
+      await handle.close();
+      handle = undefined;
+      if (this.fsync) await this.syncDir(this.tempDir);
+      return meter.result(tempKey);
+    } catch (err) {
+      discard(data);
+      if (handle !== undefined) await handle.close().catch(() => undefined);
+      await unlink(path).catch((cleanupErr: unknown) => {
+        if (!isMissing(cleanupErr)) this.warn(`could not remove temporary file ${path}`, cleanupErr);
+      });
+      throw err;
+    }
+  }
+
+  async commit(tempKey: string, key: string): Promise<void> {
+    assertValidTempKey(tempKey);
+    assertValidKey(key);
+    const source = this.tempPath(tempKey);
+    const target = this.keyPath(key);
+    const targetDir = dirname(target);
+
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(targetDir, { recursive: true });
+      try {
+        await link(source, target);
+        break;
+      } catch (err) {
+        const code = errnoCode(err);
+        if (code === 'EEXIST') {
+          // A retried commit after a crash between link() and unlink() finds its own link.
+          if (await this.sameFile(source, target)) break;
+          if ((await statOrNull(source)) === null) throw new StorageNotFoundError(this.id, tempKey);
+          throw new StorageConflictError(this.id, key);
+        }
+        if (code === 'ENOENT') {
+          if ((await statOrNull(source)) === null) throw new StorageNotFoundError(this.id, tempKey);
+          // The target directory vanished (a concurrent delete removed it as empty): retry.
+          if (attempt < COMMIT_ATTEMPTS) continue;
+        }
+        if (code !== undefined && NO_HARDLINKS.has(code)) {
+          await this.renameNoReplace(source, target, tempKey, key);
+          await this.syncDirChain(targetDir, this.root);
+          return;
+        }
+        throw err;
+      }
+    }
+    await this.syncDirChain(targetDir, this.root);
+    try {
+      await unlink(source);
+    } catch (err) {
+      // The object is committed; a leftover temporary name is removed by sweepTemp.
+      if (!isMissing(err)) this.warn(`could not remove temporary file ${source}`, err);
+    }
+  }
+
+  async revoke(tempKey: string): Promise<void> {
+    assertValidTempKey(tempKey);
+    try {
+      await unlink(this.tempPath(tempKey));
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+    }
+  }
+
+  async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    assertValidKey(key);
+    const wanted = normalizeRange(range);
+    const path = this.keyPath(key);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (isMissing(err) || errnoCode(err) === 'EISDIR') throw new StorageNotFoundError(this.id, key);
+      throw err;
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new StorageNotFoundError(this.id, key);
+      if (wanted !== null && wanted.start >= info.size) {
+        throw new RangeError(`range start ${wanted.start} is beyond the end of ${key} (size ${info.size})`);
+      }
+      return handle.createReadStream({
+        start: wanted?.start ?? 0,
+        end: wanted?.end,
+        autoClose: true,
+      });
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async stat(key: string): Promise<ObjectStat | null> {
+    assertValidKey(key);
+    try {
+      const info = await stat(this.keyPath(key));
+      return info.isFile() ? { size: info.size } : null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    const path = this.keyPath(key);
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw err;
+    }
+    // Remove directories left empty (a concurrent commit into one of them retries its mkdir).
+    for (let dir = dirname(path); dir !== this.root && dir.startsWith(this.root + sep); dir = dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break; // not empty, already gone or not removable: stop here
+      }
+    }
+  }
+
+  async sweepTemp(olderThanMs: number): Promise<number> {
+    assertValidAge(olderThanMs);
+    const cutoff = Date.now() - olderThanMs;
+    let names: string[];
+    try {
+      names = await readdir(this.tempDir);
+    } catch (err) {
+      if (isMissing(err)) return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const path = join(this.tempDir, name);
+      const info = await statOrNull(path);
+      if (info === null || !info.isFile() || info.mtimeMs > cutoff) continue;
+      try {
+        await unlink(path);
+        removed++;
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+    }
+    return removed;
+  }
+
+  async health(): Promise<void> {
+    const probe = join(this.tempDir, `health-${randomUUID()}`);
+    const payload = Buffer.from(`vna storage probe ${probe}\n`);
+    const handle = await open(probe, 'wx+');
+    try {
+      await handle.writeFile(payload);
+      if (this.fsync) await handle.sync();
+      const back = Buffer.alloc(payload.length);
+      await handle.read(back, 0, back.length, 0);
+      if (!back.equals(payload)) throw new Error(`storage ${this.id}: probe file read back differently`);
+    } finally {
+      await handle.close().catch(() => undefined);
+      await unlink(probe).catch(() => undefined);
+    }
+  }
+
+  /** Absolute path of a committed key (validated by the caller). */
+  private keyPath(key: string): string {
+    const path = join(this.root, ...key.split('/'));
+    if (!path.startsWith(this.root + sep) || isAbsolute(key)) {
+      throw new Error(`BUG: key ${key} resolved outside the storage root`);
+    }
+    return path;
+  }
+
+  private tempPath(tempKey: string): string {
+    return join(this.root, ...tempKey.split('/'));
+  }
+
+  private async sameFile(a: string, b: string): Promise<boolean> {
+    const [sa, sb] = await Promise.all([statOrNull(a), statOrNull(b)]);
+    return sa !== null && sb !== null && sa.dev === sb.dev && sa.ino === sb.ino;
+  }
+
+  /** For filesystems without hard links: rename, after checking that nothing is at the target. */
+  private async renameNoReplace(source: string, target: string, tempKey: string, key: string): Promise<void> {
+    if ((await statOrNull(target)) !== null) throw new StorageConflictError(this.id, key);
+    try {
+      await rename(source, target);
+    } catch (err) {
+      if (isMissing(err) && (await statOrNull(source)) === null) {
+        throw new StorageNotFoundError(this.id, tempKey);
+      }
+      throw err;
+    }
+  }
+
+  private async syncDir(dir: string): Promise<void> {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** fsync `from` and each parent directory up to and including `to`. */
+  private async syncDirChain(from: string, to: string): Promise<void> {
+    if (!this.fsync) return;
+    for (let dir = from; ; dir = dirname(dir)) {
+      await this.syncDir(dir);
+      if (dir === to || dirname(dir) === dir) break;
+    }
+  }
+
+  private warn(message: string, err: unknown): void {
+    const detail = err instanceof Error ? err.message : String(err);
+    this.logger?.warn(`storage ${this.id}: ${message}: ${detail}`);
+  }
+}
