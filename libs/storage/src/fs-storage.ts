@@ -13,7 +13,6 @@ import type { Stats } from 'node:fs';
 import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import {
   type FsStorageConfig,
   type ObjectStat,
@@ -42,6 +41,17 @@ export interface FsStorageOptions {
 /** Errors of link() meaning "this filesystem has no hard links": fall back to check + rename. */
 const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 const COMMIT_ATTEMPTS = 5;
+const WRITE_BATCH = 1024 * 1024;
+
+/** Writes all of `data` at the current position (write() may write fewer bytes than asked). */
+async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) {
+    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
+    if (bytesWritten <= 0) throw new Error('write() made no progress');
+    offset += bytesWritten;
+  }
+}
 
 function errnoCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') {
@@ -111,8 +121,19 @@ export class FsStorage implements StorageBackend {
       throw err;
     }
     try {
-      const out = handle.createWriteStream({ autoClose: false, emitClose: false });
-      await pipeline(meteredBytes(data, checked.prefix, meter), out);
+      // Small chunks (network reads) are batched into writes of about WRITE_BATCH bytes.
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      for await (const chunk of meteredBytes(data, checked.prefix, meter)) {
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH) {
+          await writeFully(handle, batch.length === 1 ? chunk : Buffer.concat(batch, batchBytes));
+          batch = [];
+          batchBytes = 0;
+        }
+      }
+      if (batchBytes > 0) await writeFully(handle, Buffer.concat(batch, batchBytes));
       if (this.fsync) await handle.sync();
       const written = (await handle.stat()).size;
       if (written !== meter.size) {

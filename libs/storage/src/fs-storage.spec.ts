@@ -1,0 +1,128 @@
+/** FsStorage specifics: on-disk layout, fsync calls, crash-retry of commit, directory pruning. */
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { InvalidStorageKeyError, StorageConflictError } from './contract.js';
+import { FsStorage } from './fs-storage.js';
+
+let base: string;
+let root: string;
+let storage: FsStorage;
+
+beforeEach(async () => {
+  base = await mkdtemp(join(tmpdir(), 'vna-fs-spec-'));
+  root = join(base, 'nested', 'store');
+  storage = new FsStorage({ id: 'hot', kind: 'fs', path: root });
+  await storage.init();
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(base, { recursive: true, force: true });
+});
+
+function bytes(data: Buffer): Readable {
+  return Readable.from([data], { objectMode: false });
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+describe('FsStorage', () => {
+  it('creates its root and .tmp/ on init, and keeps objects at <root>/<key>', async () => {
+    expect((await stat(join(root, '.tmp'))).isDirectory()).toBe(true);
+    const data = randomBytes(2000);
+    const temp = await storage.writeTemp(bytes(data));
+    expect(await readdir(join(root, '.tmp'))).toEqual([temp.tempKey.slice('.tmp/'.length)]);
+    await storage.commit(temp.tempKey, 'ab/cd/1.2/3.4/5.6.v.dcm');
+    expect(sha256(await readFile(join(root, 'ab/cd/1.2/3.4/5.6.v.dcm')))).toBe(sha256(data));
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('fsyncs the temporary file and directories before resolving', async () => {
+    const probe = await open(join(base, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(proto, 'sync');
+    const temp = await storage.writeTemp(bytes(randomBytes(100)));
+    expect(sync.mock.calls.length).toBeGreaterThanOrEqual(2); // file + .tmp/
+    sync.mockClear();
+    await storage.commit(temp.tempKey, 'a/b/c');
+    // a/b, a and the root
+    expect(sync.mock.calls.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a commit retried after a crash between link and unlink succeeds', async () => {
+    const data = randomBytes(500);
+    const temp = await storage.writeTemp(bytes(data));
+    await mkdir(join(root, 'x'), { recursive: true });
+    await link(join(root, temp.tempKey), join(root, 'x/y')); // what the crashed commit did
+    await storage.commit(temp.tempKey, 'x/y');
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
+    expect(sha256(await readFile(join(root, 'x/y')))).toBe(sha256(data));
+  });
+
+  it('refuses to commit over a directory or an unrelated file', async () => {
+    const first = await storage.writeTemp(bytes(Buffer.from('first')));
+    await storage.commit(first.tempKey, 'dir/file');
+    const second = await storage.writeTemp(bytes(Buffer.from('second')));
+    await expect(storage.commit(second.tempKey, 'dir')).rejects.toBeInstanceOf(StorageConflictError);
+    await writeFile(join(root, 'planted'), 'not ours');
+    await expect(storage.commit(second.tempKey, 'planted')).rejects.toBeInstanceOf(StorageConflictError);
+    expect(await readFile(join(root, 'planted'), 'utf8')).toBe('not ours');
+  });
+
+  it('delete prunes directories left empty, never the root or .tmp/', async () => {
+    for (const key of ['p/q/r/one', 'p/two']) {
+      const temp = await storage.writeTemp(bytes(Buffer.from(key)));
+      await storage.commit(temp.tempKey, key);
+    }
+    await storage.delete('p/q/r/one');
+    expect((await readdir(root)).sort()).toEqual(['.tmp', 'p']);
+    expect(await readdir(join(root, 'p'))).toEqual(['two']);
+    await storage.delete('p/two');
+    expect(await readdir(root)).toEqual(['.tmp']);
+  });
+
+  it('never reaches outside its root', async () => {
+    await writeFile(join(base, 'nested', 'secret'), 'outside');
+    await expect(storage.read('../secret')).rejects.toBeInstanceOf(InvalidStorageKeyError);
+    await expect(storage.delete('../secret')).rejects.toBeInstanceOf(InvalidStorageKeyError);
+    await expect(storage.revoke('.tmp/../../secret')).rejects.toBeInstanceOf(InvalidStorageKeyError);
+    expect(await readFile(join(base, 'nested', 'secret'), 'utf8')).toBe('outside');
+  });
+
+  it('closes the file when a read stream is destroyed early', async () => {
+    const temp = await storage.writeTemp(bytes(randomBytes(1024 * 1024)));
+    await storage.commit(temp.tempKey, 'r');
+    const stream = await storage.read('r', { start: 10 });
+    const closed = new Promise((resolve) => stream.once('close', resolve));
+    stream.destroy();
+    await closed;
+    // No lingering handle: the object can be deleted and its directory pruned on any platform.
+    await storage.delete('r');
+    expect(await storage.stat('r')).toBeNull();
+  });
+
+  it('health leaves no probe file behind', async () => {
+    await storage.health();
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('health fails when the root is gone', async () => {
+    await rm(root, { recursive: true, force: true });
+    await expect(storage.health()).rejects.toThrow();
+  });
+
+  it('removes the temporary file when the write fails', async () => {
+    const source = new Readable({
+      read() {
+        this.push(randomBytes(3 * 1024 * 1024));
+        this.destroy(new Error('network reset'));
+      },
+    });
+    await expect(storage.writeTemp(source)).rejects.toThrow('network reset');
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
+  });
+});
