@@ -32,7 +32,7 @@ describe('durability', () => {
     const b = await Archive.start({ reuse: a });
     started.push(b);
     await b.waitIndexed(6);
-    const q = await fetch(`${b.http}/dicom-web/studies?PatientID=D1`).then((x) => x.json());
+    const q = await fetch(`${b.http}/dicom-web/studies?PatientID=D1`).then((x) => x.json() as Promise<any>);
     expect(q[0]['00201208'].Value[0]).toBe(6);
   });
 

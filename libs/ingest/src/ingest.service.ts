@@ -81,6 +81,8 @@ export class IngestService {
       input.kind === 'dataset' ? { mode: 'dataset', transferSyntaxUid: input.transferSyntaxUid } : { mode: 'part10' },
     );
     input.data.on('error', (e) => check.destroy(e));
+    // writeTemp reports the check's error through its promise; never let it escape as 'error'.
+    check.on('error', () => undefined);
     let temp: TempObject;
     try {
       temp = await this.hot.writeTemp(input.data.pipe(check), { prefix, headBytes: HEAD_BYTES });
@@ -209,7 +211,7 @@ export class IngestService {
 
   private studyConflict(sop: string, existingStudy: string, newStudy: string) {
     return new IngestError(IngestErrorCode.StudyConflict,
-      `SOP Instance UID ${sop} is already stored under study ${existingStudy}; refusing it under study ${newStudy}`);
+      `SOP Instance UID already stored under another study (${existingStudy}); refused under study ${newStudy} (${sop})`);
   }
 
   private writeError(e: unknown): IngestError {
