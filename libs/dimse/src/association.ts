@@ -306,7 +306,7 @@ export class Association {
     | { resolve: (ac: AssociateAcPdu) => void; reject: (e: Error) => void }
     | undefined;
   private releaseResponse: { resolve: () => void; reject: (e: Error) => void } | undefined;
-  private hooks: AssociationHooks;
+  private readonly hooks: AssociationHooks;
   private readonly log: DimseLogger;
 
   constructor(
@@ -319,8 +319,9 @@ export class Association {
     this.state = options.role === 'acceptor' ? 'awaiting-rq' : 'awaiting-ac';
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
-    // Our announced maximum plus slack for PDV headers of peers that count differently.
-    this.reader = new PduReader(options.maxPduLength + 64);
+    // Peers must respect our announced maximum; some round it differently or ignore it, so accept
+    // up to 4x (at least 4 MiB) before calling the PDU insane. Only one PDU is buffered at a time.
+    this.reader = new PduReader(Math.max(options.maxPduLength * 4, 4 * 1024 * 1024));
     this.closed = new Promise((resolve) => (this.closedResolve = resolve));
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -333,21 +334,27 @@ export class Association {
       for (const w of waiters) w.resolve();
     });
     if (options.idleTimeoutMs > 0) {
-      socket.setTimeout(options.idleTimeoutMs, () => {
-        if (this.state === 'closed' || this.hooks.isBusy?.() || this.pending.size > 0 || this.incoming) return;
+      socket.on('timeout', () => {
+        if (this.state === 'closed') return;
+        if (this.hooks.isBusy?.() || this.pending.size > 0 || this.incoming) {
+          socket.setTimeout(options.idleTimeoutMs); // re-arm: only idleness of the peer counts
+          return;
+        }
         this.log.warn(`[${this.id}] idle timeout: aborting association`);
         this.abort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
       });
+      socket.setTimeout(options.idleTimeoutMs);
     }
     if (options.role === 'acceptor') this.startArtim('A-ASSOCIATE-RQ');
   }
 
-  setHooks(hooks: AssociationHooks): void {
-    this.hooks = hooks;
-  }
-
   get isEstablished(): boolean {
     return this.state === 'established';
+  }
+
+  /** The association is over or going away: nothing more can be sent. */
+  get isEnding(): boolean {
+    return this.state === 'closed' || this.state === 'closing' || this.state === 'release-requested';
   }
 
   /** Largest PDV data in P-DATA PDUs we send. */
@@ -633,6 +640,7 @@ export class Association {
   async request(rq: AssociateRqPdu): Promise<AssociateAcPdu> {
     if (this.state !== 'awaiting-ac') throw new Error(`cannot request in state ${this.state}`);
     const answer = new Promise<AssociateAcPdu>((resolve, reject) => (this.associateResponse = { resolve, reject }));
+    answer.catch(() => undefined); // observed below; never an unhandled rejection if the write fails
     this.startArtim('A-ASSOCIATE-AC', () => {
       const waiter = this.associateResponse;
       this.associateResponse = undefined;
@@ -661,6 +669,7 @@ export class Association {
     await this.withSendLock(async () => {
       if (this.state !== 'established') return;
       const done = new Promise<void>((resolve, reject) => (this.releaseResponse = { resolve, reject }));
+      done.catch(() => undefined);
       this.state = 'awaiting-release-rp';
       await this.writeRaw([encodePdu({ type: PduType.ReleaseRq })]);
       this.startArtim('A-RELEASE-RP', () => {
@@ -784,10 +793,9 @@ export class Association {
         }
         if ((this.state as AssociationState) === 'closed') throw new AssociationAbortedError('association closed');
       }
-      for (let off = 0; off < commandBytes.length || off === 0; off += max) {
+      for (let off = 0; off < commandBytes.length; off += max) {
         const part = commandBytes.subarray(off, off + max);
         await this.writePdv(context.id, true, off + max >= commandBytes.length, [part], part.length);
-        if (off + max >= commandBytes.length) break;
       }
       this.log.debug?.(`[${this.id}] sent ${commandName(cmd.commandField)} (context ${context.id})`);
       if (dataset === undefined) return;

@@ -225,8 +225,11 @@ export function validateAeTitle(ae: string): string {
   return t;
 }
 
+/** 16-byte AE field. Titles are validated where they enter (options); echoed ones are kept as-is. */
 function aeField(ae: string): Buffer {
-  return Buffer.from(validateAeTitle(ae).padEnd(16, ' '), 'latin1');
+  const field = Buffer.alloc(16, 0x20);
+  field.write(ae.trim().slice(0, 16), 0, 'latin1');
+  return field;
 }
 
 function encodeUserInformation(ui: UserInformation): Buffer {

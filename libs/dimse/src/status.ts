@@ -1,7 +1,7 @@
 /**
  * Status helpers (PS3.7 Annex C).
  */
-import { DimseError, type DimseStatus, DimseStatusCode } from './contract.js';
+import { DimseError, type DimseStatus } from './contract.js';
 import { truncateComment } from './command.js';
 import { errorMessage } from './logger.js';
 
@@ -55,4 +55,3 @@ export function normalizeStatus(s: unknown, fallback: number): DimseStatus {
   return { status: fallback, errorComment: 'handler returned no status' };
 }
 
-export { DimseStatusCode };

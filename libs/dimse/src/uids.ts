@@ -102,7 +102,26 @@ export const GET_SOP_CLASSES: readonly string[] = [
   SopClass.CompositeInstanceRootGet,
 ];
 
-const storageSet = new Set(STORAGE_SOP_CLASSES);
+/**
+ * Vendor-private Storage SOP classes commonly sent to archives (accepted by default: an archive must
+ * not lose objects because a modality uses a private class).
+ */
+export const PRIVATE_STORAGE_SOP_CLASSES: readonly string[] = [
+  '1.2.840.113619.4.26', // GE Private 3D Model Storage
+  '1.2.840.113619.4.27', // GE Private eNTEGRA Protocol / NM Genie Storage
+  '1.2.840.113619.4.30', // GE Private PET Raw Data Storage
+  '1.3.12.2.1107.5.9.1', // Siemens CSA Non-Image Storage
+  '1.3.12.2.1107.5.99.3.10', // Siemens CT/MR Volume Storage
+  '1.3.12.2.1107.5.99.3.11', // Siemens AX Frame Sets Storage
+  '1.3.46.670589.2.5.1.1', // Philips 3D Object Storage
+  '1.3.46.670589.11.0.0.12.1', // Philips MR Spectrum Storage
+  '1.3.46.670589.11.0.0.12.2', // Philips MR Series Data Storage
+  '1.3.46.670589.11.0.0.12.4', // Philips MR ExamCard Storage
+  '1.2.392.200036.9116.7.8.1.1.1', // Toshiba US Private Data Storage
+  '1.2.392.200036.9125.1.1.2', // Fuji CR Image Storage
+];
+
+const storageSet = new Set([...STORAGE_SOP_CLASSES, ...PRIVATE_STORAGE_SOP_CLASSES]);
 /** Root under which the standard allocates (almost all) Storage SOP Classes. */
 const STORAGE_ROOT = '1.2.840.10008.5.1.4.1.1.';
 /** Q/R-style SOP classes that live under the storage root but are not storage. */
@@ -118,8 +137,9 @@ const NON_STORAGE_UNDER_ROOT = new Set([
 ]);
 
 /**
- * True for a known Storage SOP Class, and for any standard UID under the storage root
- * 1.2.840.10008.5.1.4.1.1 (Storage SOP classes added to the standard after this list was made).
+ * True for a known standard or vendor-private Storage SOP Class, and for any standard UID under the
+ * storage root 1.2.840.10008.5.1.4.1.1 (Storage SOP classes added to the standard after this list
+ * was made). For a fully permissive archive, pass `acceptedSopClasses: () => true` to DimseServer.
  */
 export function isStorageSopClass(uid: string): boolean {
   if (storageSet.has(uid)) return true;

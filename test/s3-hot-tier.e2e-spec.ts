@@ -1,0 +1,87 @@
+/**
+ * The archive with its hot tier on a real S3-compatible server (s3rver): C-STORE and STOW-RS land
+ * in the bucket under UID-derived keys, with the recorded digest, and queries see them.
+ */
+import { Client } from 'minio';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Archive, datasetBytes, generateStudies, multipart, run, sha256, storeResponses, uid } from './support/archive.js';
+import { startS3rver, type S3rverHandle } from './support/s3rver.js';
+
+let s3: S3rverHandle;
+let archive: Archive;
+let client: Client;
+
+async function getObject(key: string): Promise<Buffer> {
+  const stream = await client.getObject(s3.bucket, key);
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('S3 hot tier', () => {
+  beforeAll(async () => {
+    s3 = await startS3rver({ bucket: 'vna-hot' });
+    archive = await Archive.start({
+      env: {
+        VNA_HOT_STORAGE: 's3', S3_ENDPOINT: `http://${s3.endPoint}:${s3.port}`, S3_ACCESS_KEY: s3.accessKey,
+        S3_SECRET_KEY: s3.secretKey, S3_BUCKET: s3.bucket, S3_PREFIX: 'archive/',
+      },
+    });
+    client = new Client({ endPoint: s3.endPoint, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1', pathStyle: true });
+  });
+  afterAll(async () => {
+    await archive?.stop();
+    await s3?.stop();
+  });
+
+  it('stores over C-STORE and STOW-RS into the bucket, byte for byte', async () => {
+    const work = mkdtempSync(path.join(tmpdir(), 'vna-s3-'));
+    const study = uid();
+    const files = await generateStudies(work, [
+      { patientId: 'S3-1', patientName: 'Bucket^Bob', studyUid: study, studyDate: '20240301', series: [{ seriesUid: uid(), modality: 'CT', instances: 4, rows: 64, cols: 64 }] },
+    ]);
+    const r = await run('storescu', ['-v', ...archive.dcmArgs(), ...files.slice(0, 2).map((f) => f.path)]);
+    expect(storeResponses(r.stderr).ok, r.stderr).toBe(2);
+    const { body, contentType } = multipart(files.slice(2).map((f) => ({ type: 'application/dicom', body: readFileSync(f.path) })));
+    const stow = await fetch(`${archive.http}/dicom-web/studies/${study}`, { method: 'POST', headers: { 'Content-Type': contentType }, body });
+    expect(stow.status).toBe(200);
+    await archive.waitIndexed(4);
+
+    const rows = await archive.db.query(
+      `SELECT i.sop_iuid, l.storage_id, l.object_key, l.sha256, l.size_bytes FROM instance i JOIN location l ON l.instance_fk = i.id`,
+    );
+    expect(rows.rowCount).toBe(4);
+    for (const row of rows.rows) {
+      expect(row.storage_id).toBe('hot');
+      const obj = await getObject(`archive/${row.object_key}`);
+      expect(sha256(obj)).toBe(row.sha256);
+      expect(obj.length).toBe(Number(row.size_bytes));
+      const sent = files.find((f) => f.sopInstanceUid === row.sop_iuid)!;
+      expect(sha256(datasetBytes(obj))).toBe(sha256(datasetBytes(readFileSync(sent.path))));
+    }
+    // No temporary objects left behind.
+    const names: string[] = [];
+    for await (const o of client.listObjectsV2(s3.bucket, 'archive/.tmp/', true)) names.push((o as { name: string }).name);
+    expect(names).toEqual([]);
+
+    const q = await fetch(`${archive.http}/dicom-web/studies/${study}/instances`).then((x) => x.json() as Promise<unknown[]>);
+    expect(q).toHaveLength(4);
+    const health = await fetch(`${archive.http}/api/health`).then((x) => x.json() as Promise<{ checks: Record<string, string> }>);
+    expect(health.checks['storage:hot']).toBe('up');
+  });
+});
+
+describe('configuration', () => {
+  it('a bad value stops the process with a message naming the variable', async () => {
+    const r = await run(process.execPath, [path.join(import.meta.dirname, '../dist/apps/vna/src/main.js')], {
+      env: { VNA_DIMSE_PORT: 'eleven', VNA_HOT_STORAGE: 's3', DATABASE_URL: 'mysql://nope' },
+    });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('VNA_DIMSE_PORT');
+    expect(r.stderr).toContain('DATABASE_URL');
+    expect(r.stderr).toContain('S3_ENDPOINT is required when VNA_HOT_STORAGE=s3');
+  });
+});
