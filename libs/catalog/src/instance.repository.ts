@@ -54,6 +54,21 @@ export class InstanceRepository {
    * stores of the same SOP Instance UID serialize on the row lock.
    */
   async recordReceived(obj: ReceivedObject, version: number): Promise<RecordOutcome> {
+    // Fast path, one round trip: a first-time instance and its location in one atomic statement.
+    const created: Array<{ id: string }> = await this.db.query(
+      `WITH ins AS (
+         INSERT INTO instance (sop_iuid, sop_class_uid, study_iuid, series_iuid, status, version, transfer_syntax_uid,
+           instance_number, num_frames, size_bytes, sha256, source_ae, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (sop_iuid) DO NOTHING RETURNING id)
+       INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status)
+       SELECT id, $14, $15, $10, $11, $7, $6, $16 FROM ins RETURNING instance_fk AS id`,
+      [obj.sopIuid, obj.sopClassUid, obj.studyIuid, obj.seriesIuid, InstanceStatus.Received, version,
+        obj.transferSyntaxUid, obj.instanceNumber, obj.numFrames, obj.sizeBytes, obj.sha256, obj.sourceAe, obj.metadata,
+        obj.storageId, obj.objectKey, LocationStatus.Ok],
+    );
+    if (created[0]) return { kind: 'created', instanceId: created[0].id, version };
+    // The UID exists: decide under its row lock (identical, conflict, or a new version).
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction((tx) => this.recordIn(tx, obj, version));

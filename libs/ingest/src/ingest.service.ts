@@ -148,17 +148,12 @@ export class IngestService {
         `Study Instance UID ${studyUid} does not match the study ${input.expectedStudyUid} of the request`);
     }
 
-    const existing = await this.instances.findBySopIuid(sopInstanceUid);
     const base = {
       sopClassUid, sopInstanceUid, studyInstanceUid: studyUid, seriesInstanceUid: seriesUid,
       transferSyntaxUid: header.transferSyntaxUid, size: temp.size, sha256: temp.sha256,
     };
-    if (existing && existing.studyIuid !== studyUid) throw this.studyConflict(sopInstanceUid, existing.studyIuid, studyUid);
-    if (existing && existing.sha256 === temp.sha256) {
-      await this.hot.revoke(temp.tempKey);
-      return { ...base, outcome: 'identical', instanceId: existing.id };
-    }
-
+    // Commit first, then record: the common first-time store costs one statement. A re-send
+    // (identical or conflicting) is detected by the record step, which removes the extra copy.
     const key = objectKeyFor({ studyUid, seriesUid, sopInstanceUid, version: randomBytes(6).toString('hex') });
     await this.hot.commit(temp.tempKey, key);
     let outcome: RecordOutcome;
@@ -171,7 +166,7 @@ export class IngestService {
           instanceNumber: int(ds, Tag.InstanceNumber), numFrames: int(ds, Tag.NumberOfFrames),
           storageId: this.hot.id, objectKey: key,
         },
-        (existing?.version ?? 0) + 1,
+        1,
       );
     } catch (e) {
       await this.hot.delete(key).catch(() => undefined);

@@ -141,7 +141,8 @@ export class FsStorage implements StorageBackend {
       }
       await handle.close();
       handle = undefined;
-      if (this.fsync) await this.syncDir(this.tempDir);
+      // The temporary name itself need not survive a crash (an uncommitted object is garbage);
+      // commit() makes the final name durable by syncing the target directory.
       return meter.result(tempKey);
     } catch (err) {
       discard(data);
@@ -160,8 +161,12 @@ export class FsStorage implements StorageBackend {
     const target = this.keyPath(key);
     const targetDir = dirname(target);
 
+    // Directories created here must reach disk too: sync from the target up to the parent of the
+    // first directory created (mkdir returns it); an existing chain needs only the target synced.
+    let syncUpTo = targetDir;
     for (let attempt = 1; ; attempt++) {
-      await mkdir(targetDir, { recursive: true });
+      const created = await mkdir(targetDir, { recursive: true });
+      if (created !== undefined) syncUpTo = created === this.root ? this.root : dirname(created);
       try {
         await link(source, target);
         break;
@@ -180,13 +185,13 @@ export class FsStorage implements StorageBackend {
         }
         if (code !== undefined && NO_HARDLINKS.has(code)) {
           await this.renameNoReplace(source, target, tempKey, key);
-          await this.syncDirChain(targetDir, this.root);
+          await this.syncDirChain(targetDir, syncUpTo);
           return;
         }
         throw err;
       }
     }
-    await this.syncDirChain(targetDir, this.root);
+    await this.syncDirChain(targetDir, syncUpTo);
     try {
       await unlink(source);
     } catch (err) {
