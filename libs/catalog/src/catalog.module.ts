@@ -2,10 +2,11 @@ import { Module } from '@nestjs/common';
 import { IndexRepository } from './index.repository.js';
 import { InstanceRepository } from './instance.repository.js';
 import { QueryRepository } from './query.repository.js';
+import { LocationRepository } from './location.repository.js';
 
 /** Repositories over the metadata index. The DataSource itself is provided by the app (DatabaseModule). */
 @Module({
-  providers: [InstanceRepository, IndexRepository, QueryRepository],
-  exports: [InstanceRepository, IndexRepository, QueryRepository],
+  providers: [InstanceRepository, IndexRepository, QueryRepository, LocationRepository],
+  exports: [InstanceRepository, IndexRepository, QueryRepository, LocationRepository],
 })
 export class CatalogModule {}

@@ -5,3 +5,4 @@ export * from './query.repository.js';
 export * from './query-model.js';
 export * from './catalog.module.js';
 export * from './data-source.js';
+export * from './location.repository.js';

@@ -4,6 +4,7 @@ import { IndexerModule } from '#vna/indexer';
 import { IngestModule } from '#vna/ingest';
 import { JobsModule } from '#vna/jobs';
 import { QueryModule } from '#vna/query';
+import { RetrievalModule } from '#vna/retrieval';
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -15,7 +16,7 @@ import { CoreModule } from './storage.module.js';
 const ROLE_MODULES: Record<Role, DynamicModule['imports']> = {
   ingest: [IngestModule],
   indexer: [IndexerModule],
-  retrieval: [QueryModule],
+  retrieval: [QueryModule, RetrievalModule],
 };
 
 /** Composition root shared by every app: the roles decide which feature modules are loaded. */

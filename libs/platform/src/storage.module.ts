@@ -1,7 +1,7 @@
 import { type VnaConfig, VNA_CONFIG } from '#vna/config';
 import { HOT_STORAGE, StowLimits } from '#vna/ingest';
 import { INDEXER_CONCURRENCY, RECONCILE_INTERVAL_MS } from '#vna/indexer';
-import { createStorage, type StorageBackend } from '#vna/storage';
+import { createStorage, STORAGE_REGISTRY, type StorageBackend, StorageRegistry } from '#vna/storage';
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 
 export const RETRIEVE_AE_TITLE = Symbol('RETRIEVE_AE_TITLE');
@@ -28,12 +28,18 @@ export class CoreModule {
                 });
           },
         },
+        {
+          // Every tier by its storage id; retrieval reads locations through it.
+          provide: STORAGE_REGISTRY,
+          inject: [HOT_STORAGE],
+          useFactory: (hot: StorageBackend) => new StorageRegistry([hot]),
+        },
         { provide: StowLimits, useValue: new StowLimits(config.stowMaxBytes) },
         { provide: RECONCILE_INTERVAL_MS, useValue: config.reconcileIntervalMs },
         { provide: INDEXER_CONCURRENCY, useValue: config.indexerConcurrency },
         { provide: RETRIEVE_AE_TITLE, useValue: config.aeTitle },
       ],
-      exports: [VNA_CONFIG, HOT_STORAGE, StowLimits, RECONCILE_INTERVAL_MS, INDEXER_CONCURRENCY, RETRIEVE_AE_TITLE],
+      exports: [VNA_CONFIG, HOT_STORAGE, STORAGE_REGISTRY, StowLimits, RECONCILE_INTERVAL_MS, INDEXER_CONCURRENCY, RETRIEVE_AE_TITLE],
     };
   }
 }

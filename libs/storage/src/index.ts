@@ -20,3 +20,4 @@ export {
 } from './object-key.js';
 export { assertValidKey, assertValidTempKey } from './keys.js';
 export { MAX_HEAD_BYTES } from './meter.js';
+export { STORAGE_REGISTRY } from './tokens.js';

@@ -1,0 +1,131 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { LocationStatus } from './entities/index.js';
+
+/** One instance to retrieve, with its current readable copy. */
+export interface RetrievableInstance {
+  instanceId: string;
+  sopIuid: string;
+  sopClassUid: string;
+  studyIuid: string;
+  seriesIuid: string;
+  transferSyntaxUid: string;
+  numFrames: number | null;
+  /** The location to read; null when no readable copy is recorded (all MISSING/CORRUPT). */
+  location: { id: string; storageId: string; objectKey: string; sizeBytes: number; sha256: string } | null;
+}
+
+export interface RetrieveScope {
+  studyUid?: string;
+  seriesUid?: string;
+  sopUids?: string[];
+  patientId?: string;
+  patientIssuer?: string;
+}
+
+/** Reads what retrieval needs: instances of a scope and their readable locations. */
+@Injectable()
+export class LocationRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /**
+   * Instances in a scope (indexed ones), in series/instance order, each with its newest OK
+   * location. Never reads object storage.
+   */
+  async findRetrievable(scope: RetrieveScope): Promise<RetrievableInstance[]> {
+    const where: string[] = ['i.series_fk IS NOT NULL'];
+    const params: unknown[] = [];
+    const add = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (scope.studyUid) where.push(`i.study_iuid = ${add(scope.studyUid)}`);
+    if (scope.seriesUid) where.push(`i.series_iuid = ${add(scope.seriesUid)}`);
+    if (scope.sopUids?.length) where.push(`i.sop_iuid = ANY(${add(scope.sopUids)}::text[])`);
+    if (scope.patientId !== undefined) {
+      where.push(`s.patient_fk IN (SELECT id FROM patient WHERE patient_id = ${add(scope.patientId)}
+        ${scope.patientIssuer !== undefined ? `AND issuer = ${add(scope.patientIssuer)}` : ''})`);
+    }
+    const rows: Array<Record<string, unknown>> = await this.db.query(
+      `SELECT i.id, i.sop_iuid, i.sop_class_uid, i.study_iuid, i.series_iuid, i.transfer_syntax_uid, i.num_frames,
+              l.id AS loc_id, l.storage_id, l.object_key, l.size_bytes, l.sha256
+         FROM instance i
+         JOIN series se ON se.id = i.series_fk
+         JOIN study s ON s.id = se.study_fk
+         LEFT JOIN LATERAL (
+           SELECT id, storage_id, object_key, size_bytes, sha256 FROM location
+            WHERE instance_fk = i.id AND status = '${LocationStatus.Ok}' ORDER BY version DESC, id DESC LIMIT 1
+         ) l ON true
+        WHERE ${where.join(' AND ')}
+        ORDER BY s.id, se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
+      params,
+    );
+    return rows.map((r) => ({
+      instanceId: String(r.id),
+      sopIuid: String(r.sop_iuid),
+      sopClassUid: String(r.sop_class_uid),
+      studyIuid: String(r.study_iuid),
+      seriesIuid: String(r.series_iuid),
+      transferSyntaxUid: String(r.transfer_syntax_uid),
+      numFrames: r.num_frames === null ? null : Number(r.num_frames),
+      location: r.loc_id
+        ? {
+            id: String(r.loc_id),
+            storageId: String(r.storage_id),
+            objectKey: String(r.object_key),
+            sizeBytes: Number(r.size_bytes),
+            sha256: String(r.sha256),
+          }
+        : null,
+    }));
+  }
+
+  /** Instance metadata (DICOM JSON without bulk data) for a scope, from the index only. */
+  async findMetadata(scope: RetrieveScope): Promise<Array<{ sopIuid: string; seriesIuid: string; studyIuid: string; metadata: Record<string, unknown> }>> {
+    const where: string[] = ['i.series_fk IS NOT NULL'];
+    const params: unknown[] = [];
+    if (scope.studyUid) {
+      params.push(scope.studyUid);
+      where.push(`i.study_iuid = $${params.length}`);
+    }
+    if (scope.seriesUid) {
+      params.push(scope.seriesUid);
+      where.push(`i.series_iuid = $${params.length}`);
+    }
+    if (scope.sopUids?.length) {
+      params.push(scope.sopUids);
+      where.push(`i.sop_iuid = ANY($${params.length}::text[])`);
+    }
+    const rows: Array<{ sop_iuid: string; series_iuid: string; study_iuid: string; metadata: Record<string, unknown> }> =
+      await this.db.query(
+        `SELECT i.sop_iuid, i.series_iuid, i.study_iuid, i.metadata FROM instance i
+          WHERE ${where.join(' AND ')} ORDER BY i.series_iuid, i.instance_number NULLS LAST, i.id`,
+        params,
+      );
+    return rows.map((r) => ({ sopIuid: r.sop_iuid, seriesIuid: r.series_iuid, studyIuid: r.study_iuid, metadata: r.metadata }));
+  }
+
+  /** Mark a location unreadable (MISSING or CORRUPT) so repair can find it; audited. */
+  async markUnreadable(locationId: string, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const rows: Array<{ sop_iuid: string; study_iuid: string }> = await tx.query(
+        `UPDATE location l SET status = $2, updated_at = now() FROM instance i
+          WHERE l.id = $1 AND i.id = l.instance_fk AND l.status = 'OK' RETURNING i.sop_iuid, i.study_iuid`,
+        [locationId, status],
+      );
+      if (rows[0]) {
+        await tx.query(
+          `INSERT INTO audit_event (type, study_iuid, sop_iuid, actor, detail) VALUES ($1, $2, $3, 'retrieval', $4)`,
+          [`LOCATION_${status}`, rows[0].study_iuid, rows[0].sop_iuid, { locationId, detail }],
+        );
+      }
+    });
+  }
+
+  /** Record that studies were accessed now (one statement for a batch). */
+  async touchStudies(studyUids: string[]): Promise<void> {
+    if (!studyUids.length) return;
+    await this.db.query(`UPDATE study SET last_access_at = now() WHERE study_iuid = ANY($1::text[])`, [studyUids]);
+  }
+}
