@@ -132,14 +132,6 @@ export class InstanceRepository {
     );
   }
 
-  /** Received-but-unindexed instances, oldest first (the reconciler re-enqueues them). */
-  async findUnindexed(limit: number, afterId = '0'): Promise<Array<{ id: string; version: number }>> {
-    return this.db.query(
-      `SELECT id, version FROM instance WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3`,
-      [InstanceStatus.Received, afterId, limit],
-    );
-  }
-
   async countByStatus(): Promise<Record<string, number>> {
     const rows: Array<{ status: string; n: string }> = await this.db.query(
       'SELECT status, count(*) AS n FROM instance GROUP BY status',

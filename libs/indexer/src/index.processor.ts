@@ -1,14 +1,16 @@
 import { JobName, type JobItem, QueueName } from '#vna/jobs';
-import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { IndexerService } from './indexer.service.js';
 
-/** Thin: one switch, one service call per job name; an unknown name throws. */
 export const INDEXER_CONCURRENCY = Symbol('INDEXER_CONCURRENCY');
 
+/** Thin: one switch, one service call per job name; an unknown name throws. */
 @Processor(QueueName.Index)
 export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap {
+  private readonly logger = new Logger(IndexProcessor.name);
+
   constructor(
     private readonly indexer: IndexerService,
     @Inject(INDEXER_CONCURRENCY) private readonly concurrency: number,
@@ -20,12 +22,19 @@ export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap
     this.worker.concurrency = this.concurrency;
   }
 
-  async process(job: Job<JobItem['data'], void, JobItem['name']>): Promise<void> {
+  async process(job: Job<JobItem['data'], unknown, JobItem['name']>): Promise<unknown> {
     switch (job.name) {
-      case JobName.IndexInstance:
-        return this.indexer.handleIndexInstance(job.data);
+      case JobName.IndexStudy:
+        return this.indexer.handleIndexStudy(job.data);
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Index}`);
+    }
+  }
+
+  @OnWorkerEvent('completed')
+  onCompleted(job: Job<JobItem['data'], unknown, JobItem['name']>) {
+    if (job.name === JobName.IndexStudy) {
+      this.indexer.afterIndexStudy(job.data.studyIuid).catch((e) => this.logger.warn(`post-index check failed: ${e}`));
     }
   }
 }

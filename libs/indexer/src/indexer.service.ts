@@ -1,4 +1,4 @@
-import { IndexRepository, InstanceRepository, InstanceStatus, normalizePn } from '#vna/catalog';
+import { IndexRepository, normalizePn, type ReceivedInstance, type StudyBatch } from '#vna/catalog';
 import {
   type DicomJson,
   extractIndexAttributes,
@@ -10,6 +10,9 @@ import {
 import { JobName, JobQueueService } from '#vna/jobs';
 import { Injectable, Logger } from '@nestjs/common';
 
+/** Instances indexed per transaction. */
+const BATCH = 500;
+
 /** Links received instances into the patient/study/series index. Reads only the database. */
 @Injectable()
 export class IndexerService {
@@ -17,49 +20,68 @@ export class IndexerService {
 
   constructor(
     private readonly index: IndexRepository,
-    private readonly instances: InstanceRepository,
     private readonly jobs: JobQueueService,
   ) {}
 
-  async handleIndexInstance({ instanceId }: { instanceId: string; version: number }): Promise<void> {
-    const inst = await this.index.loadInstance(instanceId);
-    if (!inst || inst.status === InstanceStatus.Indexed) return;
-    const ds = inst.metadata as DicomJson;
-    const a = extractIndexAttributes(ds);
-    const done = await this.index.index(inst.id, inst.version, {
-      patient: {
-        ...a.patient,
-        patientNameNorm: normalizePn(a.patient.patientName),
-        attrs: pickTags(ds, PATIENT_LEVEL_TAGS),
-      },
-      study: {
-        ...a.study,
-        // The index row is keyed by the UIDs the instance was received with.
-        studyIuid: inst.studyIuid,
-        referringPhysicianNorm: normalizePn(a.study.referringPhysician),
-        attrs: pickTags(ds, STUDY_LEVEL_TAGS),
-      },
-      series: { ...a.series, seriesIuid: inst.seriesIuid, attrs: pickTags(ds, SERIES_LEVEL_TAGS) },
-      instance: { contentDate: a.instance.contentDate, contentTime: a.instance.contentTime, rows: a.instance.rows, columns: a.instance.columns },
-    });
-    if (!done) this.logger.debug(`instance ${instanceId} changed while indexing; its newer version has its own job`);
+  /** Index every RECEIVED instance of a study, batch after batch, until none is left. */
+  async handleIndexStudy({ studyIuid }: { studyIuid: string }): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.index.indexStudyBatch(studyIuid, BATCH, (rows) => deriveBatch(studyIuid, rows));
+      total += n;
+      if (n < BATCH) return total;
+    }
   }
 
   /**
-   * Re-enqueue every received-but-unindexed instance. Runs at start-up and periodically, so a
-   * Redis that lost its jobs or a worker that died mid-job never leaves an instance unindexed.
+   * Called after a study's job has left the queue: an instance committed while the job was
+   * finishing could not enqueue (the job id was taken), so look again now that it is free.
+   */
+  async afterIndexStudy(studyIuid: string): Promise<void> {
+    if (await this.index.hasReceived(studyIuid)) await this.jobs.queue({ name: JobName.IndexStudy, data: { studyIuid } });
+  }
+
+  /**
+   * Re-enqueue every study with received-but-unindexed instances. Runs at start-up and
+   * periodically, so a Redis that lost its jobs or a worker that died mid-job never leaves an
+   * instance unindexed.
    */
   async reconcile(): Promise<number> {
-    let after = '0';
+    let after = '';
     let total = 0;
     for (;;) {
-      const batch = await this.instances.findUnindexed(500, after);
-      if (batch.length === 0) break;
-      await this.jobs.queueAll(batch.map((b) => ({ name: JobName.IndexInstance, data: { instanceId: b.id, version: b.version } })));
-      total += batch.length;
-      after = batch[batch.length - 1]!.id;
+      const studies = await this.index.studiesWithReceived(500, after);
+      if (studies.length === 0) break;
+      await this.jobs.queueAll(studies.map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } })));
+      total += studies.length;
+      after = studies[studies.length - 1]!;
     }
-    if (total) this.logger.log(`reconciler re-enqueued ${total} unindexed instance(s)`);
+    if (total) this.logger.log(`reconciler enqueued ${total} study(ies) with unindexed instances`);
     return total;
   }
+}
+
+/** Rows for the index from a batch of one study's instances; the newest instance's values win. */
+export function deriveBatch(studyIuid: string, rows: ReceivedInstance[]): StudyBatch {
+  const newest = rows[rows.length - 1]!;
+  const top = newest.metadata as DicomJson;
+  const a = extractIndexAttributes(top);
+  const series = new Map<string, StudyBatch['series'][number]>();
+  const instances: StudyBatch['instances'] = [];
+  for (const r of rows) {
+    const ds = r.metadata as DicomJson;
+    const x = extractIndexAttributes(ds);
+    series.set(r.seriesIuid, { ...x.series, seriesIuid: r.seriesIuid, attrs: pickTags(ds, SERIES_LEVEL_TAGS) });
+    instances.push({
+      id: r.id, seriesIuid: r.seriesIuid, contentDate: x.instance.contentDate, contentTime: x.instance.contentTime,
+      rows: x.instance.rows, columns: x.instance.columns,
+    });
+  }
+  return {
+    studyIuid,
+    patient: { ...a.patient, patientNameNorm: normalizePn(a.patient.patientName), attrs: pickTags(top, PATIENT_LEVEL_TAGS) },
+    study: { ...a.study, referringPhysicianNorm: normalizePn(a.study.referringPhysician), attrs: pickTags(top, STUDY_LEVEL_TAGS) },
+    series: [...series.values()],
+    instances,
+  };
 }

@@ -183,8 +183,8 @@ export class IngestService {
     }
     // After the commit: a lost enqueue is recovered by the reconciler from the database.
     this.jobs
-      .queue({ name: JobName.IndexInstance, data: { instanceId: outcome.instanceId, version: outcome.version } })
-      .catch((e) => this.logger.warn(`index job for instance ${outcome.instanceId} not queued (reconciler will): ${e}`));
+      .queue({ name: JobName.IndexStudy, data: { studyIuid: studyUid } })
+      .catch((e) => this.logger.warn(`index job for study ${studyUid} not queued (the reconciler will): ${e}`));
     return { ...base, outcome: outcome.kind, instanceId: outcome.instanceId };
   }
 

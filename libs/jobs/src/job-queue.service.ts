@@ -1,7 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { type JobItem, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
+import { type JobItem, jobDelayFor, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
 
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
@@ -29,10 +29,11 @@ export class JobQueueService {
           data: job.data,
           opts: {
             jobId: jobIdFor(job),
+            delay: jobDelayFor(job),
             attempts: 10,
             backoff: { type: 'exponential', delay: 1000 },
             removeOnComplete: true,
-            removeOnFail: 1000,
+            removeOnFail: true,
           },
         })),
       );

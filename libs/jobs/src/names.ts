@@ -7,23 +7,35 @@ export enum QueueName {
 }
 
 export enum JobName {
-  IndexInstance = 'index-instance',
+  /** Index every RECEIVED instance of one study, in batches. */
+  IndexStudy = 'index-study',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
 export type JobItem = {
-  name: JobName.IndexInstance;
-  data: { instanceId: string; version: number };
+  name: JobName.IndexStudy;
+  data: { studyIuid: string };
 };
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
-  [JobName.IndexInstance]: QueueName.Index,
+  [JobName.IndexStudy]: QueueName.Index,
 };
 
-/** Deduplication id per job, so re-enqueueing from the database is harmless. (No ':' in BullMQ ids.) */
+/**
+ * Deduplication id per job, so re-enqueueing is harmless: while a study's index job waits, new
+ * instances of that study ride on it. (No ':' in BullMQ ids.)
+ */
 export function jobIdFor(job: JobItem): string {
   switch (job.name) {
-    case JobName.IndexInstance:
-      return `index-${job.data.instanceId}-v${job.data.version}`;
+    case JobName.IndexStudy:
+      return `index-study-${job.data.studyIuid}`;
+  }
+}
+
+/** Delay before a job runs, to batch a burst of instances of one study (ms). */
+export function jobDelayFor(job: JobItem): number {
+  switch (job.name) {
+    case JobName.IndexStudy:
+      return 250;
   }
 }

@@ -105,7 +105,7 @@ export class InitialSchema1732370000000 implements MigrationInterface {
     await q.query(`CREATE INDEX ix_instance_series ON instance (series_fk)`);
     await q.query(`CREATE INDEX ix_instance_study_iuid ON instance (study_iuid)`);
     await q.query(`CREATE INDEX ix_instance_series_iuid ON instance (series_iuid)`);
-    await q.query(`CREATE INDEX ix_instance_received ON instance (id) WHERE status = 'RECEIVED'`);
+    await q.query(`CREATE INDEX ix_instance_received ON instance (study_iuid, id) WHERE status = 'RECEIVED'`);
 
     await q.query(`
       CREATE TABLE location (
