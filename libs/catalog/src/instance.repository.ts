@@ -19,13 +19,6 @@ export interface ReceivedObject {
   objectKey: string;
 }
 
-export interface ExistingInstance {
-  id: string;
-  studyIuid: string;
-  sha256: string;
-  version: number;
-}
-
 export type RecordOutcome =
   | { kind: 'created'; instanceId: string; version: number }
   | { kind: 'replaced'; instanceId: string; version: number; previousSha256: string }
@@ -38,15 +31,6 @@ export type RecordOutcome =
 @Injectable()
 export class InstanceRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
-
-  async findBySopIuid(sopIuid: string): Promise<ExistingInstance | null> {
-    const rows: Array<{ id: string; study_iuid: string; sha256: string; version: number }> = await this.db.query(
-      'SELECT id, study_iuid, sha256, version FROM instance WHERE sop_iuid = $1',
-      [sopIuid],
-    );
-    const r = rows[0];
-    return r ? { id: r.id, studyIuid: r.study_iuid, sha256: r.sha256, version: r.version } : null;
-  }
 
   /**
    * Record a durable object in one transaction: a new instance, or a new version of an existing

@@ -32,10 +32,13 @@ export function jobIdFor(job: JobItem): string {
   }
 }
 
-/** Delay before a job runs, to batch a burst of instances of one study (ms). */
+/**
+ * Delay before a job runs (ms). Index jobs need none: instances arriving while a study's job runs
+ * are picked up by its next batch, so bursts batch by themselves.
+ */
 export function jobDelayFor(job: JobItem): number {
   switch (job.name) {
     case JobName.IndexStudy:
-      return 250;
+      return 0;
   }
 }
