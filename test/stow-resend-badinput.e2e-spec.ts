@@ -115,6 +115,22 @@ describe('STOW-RS, re-sends and bad input', () => {
     expect(await count('instance', `sop_iuid = '${files[0]!.sopInstanceUid}'`)).toBe(0);
   });
 
+  it('indexes instances whose header is longer than the part kept in memory', async () => {
+    const study = uid();
+    const files = await generateStudies(path.join(work, 'long'), [
+      { patientId: 'L1', patientName: 'Long^Header', studyUid: study, studyDate: '20240107', description: 'long header',
+        series: [{ seriesUid: uid(), modality: 'CT', instances: 2, headerPad: 300_000, description: 'padded' }] },
+    ]);
+    const r = await run('storescu', ['-v', ...archive.dcmArgs(), files[0]!.path]);
+    expect(storeResponses(r.stderr).ok, r.stderr).toBe(1);
+    const st = await stow([{ type: 'application/dicom', body: readFileSync(files[1]!.path) }]);
+    expect(st.status).toBe(200);
+    await archive.waitIndexed(await count('instance'));
+    const q = await fetch(`${archive.http}/dicom-web/studies/${study}/instances?includefield=00291011`).then((x) => x.json() as Promise<any>);
+    expect(q).toHaveLength(2);
+    for (const ds of q) expect(ds['00291011']?.Value?.[0]).toBe('after the pad');
+  });
+
   it('re-sent identical instance is an idempotent success; different bytes make a new version', async () => {
     const study = uid();
     const series = uid();

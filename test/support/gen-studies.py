@@ -60,6 +60,11 @@ for st in spec:
             ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
             if frames > 1:
                 ds.NumberOfFrames = frames
+            if se.get("headerPad"):
+                # A large private element before the pixel data: a header longer than usual.
+                ds.add_new(0x00290010, "LO", "VNA TEST")
+                ds.add_new(0x00291010, "OB", bytes(range(256)) * (se["headerPad"] // 256))
+                ds.add_new(0x00291011, "LO", "after the pad")
             rng = np.random.default_rng(abs(hash((sop,))) % (2**32))
             ds.PixelData = rng.integers(0, 4095, size=rows * cols * frames, dtype=np.uint16).tobytes()
             path = os.path.join(d, f"{n + 1:04d}.dcm")

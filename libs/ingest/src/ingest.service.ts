@@ -6,6 +6,7 @@ import {
   type DicomJson,
   isValidUid,
   parsePart10Header,
+  type ParsedHeader,
   str,
   int,
   Tag,
@@ -19,8 +20,10 @@ import type { Readable } from 'node:stream';
 import { IngestError, IngestErrorCode } from './ingest.errors.js';
 import { HOT_STORAGE } from './tokens.js';
 
-/** Leading bytes kept in memory to parse the header (stops at pixel data, so this is plenty). */
-const HEAD_BYTES = 1024 * 1024;
+/** Leading bytes kept in memory to parse the header; most headers end well before this. */
+const HEAD_BYTES = 64 * 1024;
+/** How much of an object is read back when its header is longer than HEAD_BYTES. */
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 export interface IngestInput {
   data: Readable;
@@ -99,7 +102,7 @@ export class IngestService {
   }
 
   private async commit(input: IngestInput, temp: TempObject): Promise<IngestResult> {
-    const header = this.parse(temp);
+    const header = await this.parse(temp);
     const ds = header.dataset;
     const sopInstanceUid = str(ds, Tag.SOPInstanceUID) || (input.sopInstanceUid ?? '');
     const sopClassUid = str(ds, Tag.SOPClassUID) || (input.sopClassUid ?? '');
@@ -117,7 +120,7 @@ export class IngestService {
   private async record(
     input: IngestInput,
     temp: TempObject,
-    header: ReturnType<typeof parsePart10Header>,
+    header: ParsedHeader,
     sopClassUid: string,
     sopInstanceUid: string,
   ): Promise<IngestResult> {
@@ -188,9 +191,24 @@ export class IngestService {
     return { ...base, outcome: outcome.kind, instanceId: outcome.instanceId };
   }
 
-  private parse(temp: TempObject) {
+  /**
+   * Parse the header from the head kept in memory; when the object is longer than the head and
+   * no pixel data was reached, the header may go on: read more of the object back and parse again.
+   */
+  private async parse(temp: TempObject): Promise<ParsedHeader> {
+    const complete = temp.size <= temp.head.length;
     try {
-      return parsePart10Header(temp.head, { complete: temp.size <= temp.head.length });
+      const header = parsePart10Header(temp.head, { complete });
+      if (complete || header.hasPixelData) return header;
+    } catch (e) {
+      if (!(e instanceof DicomParseError)) throw e;
+      if (complete) throw new IngestError(IngestErrorCode.CannotUnderstand, e.message);
+    }
+    const n = Math.min(temp.size, MAX_HEADER_BYTES);
+    const chunks: Buffer[] = [];
+    for await (const c of await this.hot.readTemp(temp.tempKey, { start: 0, end: n - 1 })) chunks.push(c as Buffer);
+    try {
+      return parsePart10Header(Buffer.concat(chunks), { complete: n === temp.size });
     } catch (e) {
       if (e instanceof DicomParseError) throw new IngestError(IngestErrorCode.CannotUnderstand, e.message);
       throw e;

@@ -44,6 +44,8 @@ export interface StorageBackend {
   commit(tempKey: string, key: string): Promise<void>;
   /** Delete a temporary object; a missing one is not an error. */
   revoke(tempKey: string): Promise<void>;
+  /** Stream a temporary (not yet committed) object, e.g. to read more of a header than `head` kept. */
+  readTemp(tempKey: string, range?: { start: number; end?: number }): Promise<Readable>;
 
   /** Stream an object, optionally a byte range [start, end] inclusive. Rejects NotFound if absent. */
   read(key: string, range?: { start: number; end?: number }): Promise<Readable>;

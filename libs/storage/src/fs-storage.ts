@@ -211,8 +211,16 @@ export class FsStorage implements StorageBackend {
 
   async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
     assertValidKey(key);
+    return this.readPath(this.keyPath(key), key, range);
+  }
+
+  async readTemp(tempKey: string, range?: { start: number; end?: number }): Promise<Readable> {
+    assertValidTempKey(tempKey);
+    return this.readPath(this.tempPath(tempKey), tempKey, range);
+  }
+
+  private async readPath(path: string, key: string, range?: { start: number; end?: number }): Promise<Readable> {
     const wanted = normalizeRange(range);
-    const path = this.keyPath(key);
     let handle: FileHandle;
     try {
       handle = await open(path, 'r');

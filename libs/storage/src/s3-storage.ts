@@ -238,8 +238,16 @@ export class S3Storage implements StorageBackend {
 
   async read(key: string, range?: { start: number; end?: number }): Promise<Readable> {
     assertValidKey(key);
+    return this.readName(this.objectName(key), key, range);
+  }
+
+  async readTemp(tempKey: string, range?: { start: number; end?: number }): Promise<Readable> {
+    assertValidTempKey(tempKey);
+    return this.readName(this.objectName(tempKey), tempKey, range);
+  }
+
+  private async readName(name: string, key: string, range?: { start: number; end?: number }): Promise<Readable> {
     const wanted = normalizeRange(range);
-    const name = this.objectName(key);
     try {
       if (wanted === null) return await this.client.getObject(this.bucket, name);
       const length = wanted.end === undefined ? 0 : wanted.end - wanted.start + 1;

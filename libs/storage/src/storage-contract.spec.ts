@@ -183,6 +183,17 @@ describe.each([fsHarness(), s3Harness()])('StorageBackend contract: $name', (har
     expect(await storage.sweepTemp(0)).toBe(0); // commit left no temporary object
   });
 
+  it('reads a temporary object before commit, whole or a range', async () => {
+    const storage = await harness.make();
+    const data = randomBytes(200_000);
+    const temp = await storage.writeTemp(streamOf(data), { headBytes: 1000 });
+    expect((await collect(await storage.readTemp(temp.tempKey))).equals(data)).toBe(true);
+    expect((await collect(await storage.readTemp(temp.tempKey, { start: 1000, end: 4999 }))).equals(data.subarray(1000, 5000))).toBe(true);
+    await expect(storage.readTemp('ab/cd/not-a-temp-key')).rejects.toThrow();
+    await storage.revoke(temp.tempKey);
+    await expect(storage.readTemp(temp.tempKey)).rejects.toBeInstanceOf(StorageNotFoundError);
+  });
+
   it('round-trips an empty object', async () => {
     const storage = await harness.make();
     const temp = await storage.writeTemp(Readable.from([], { objectMode: false }), { headBytes: 10 });
