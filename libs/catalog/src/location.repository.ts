@@ -109,7 +109,8 @@ export class LocationRepository {
   /** Mark a location unreadable (MISSING or CORRUPT) so repair can find it; audited. */
   async markUnreadable(locationId: string, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const rows: Array<{ sop_iuid: string; study_iuid: string }> = await tx.query(
+      // TypeORM answers an UPDATE ... RETURNING with [rows, affectedCount].
+      const [rows]: [Array<{ sop_iuid: string; study_iuid: string }>, number] = await tx.query(
         `UPDATE location l SET status = $2, updated_at = now() FROM instance i
           WHERE l.id = $1 AND i.id = l.instance_fk AND l.status = 'OK' RETURNING i.sop_iuid, i.study_iuid`,
         [locationId, status],

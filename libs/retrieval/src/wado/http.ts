@@ -1,0 +1,36 @@
+import { HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { ResponseClosedError } from './multipart.js';
+import { type ResponsePlan, WadoError, WadoErrorCode } from './wado.service.js';
+
+const STATUS: Record<WadoErrorCode, HttpStatus> = {
+  [WadoErrorCode.BadRequest]: HttpStatus.BAD_REQUEST,
+  [WadoErrorCode.NotFound]: HttpStatus.NOT_FOUND,
+  [WadoErrorCode.Gone]: HttpStatus.GONE,
+  [WadoErrorCode.NotAcceptable]: HttpStatus.NOT_ACCEPTABLE,
+  [WadoErrorCode.Unsupported]: HttpStatus.NOT_IMPLEMENTED,
+};
+
+const logger = new Logger('WADO');
+
+/** Domain errors -> HTTP errors at the edge (before anything was sent). */
+export function toHttp(e: unknown): unknown {
+  if (e instanceof WadoError) return new HttpException(e.message, STATUS[e.code]);
+  return e;
+}
+
+/**
+ * Sends a plan: status and headers, then the streamed body. A failure after the status line
+ * destroys the response (the client sees a broken transfer, never a completed one).
+ */
+export async function send(res: Response, plan: ResponsePlan): Promise<void> {
+  res.status(plan.status);
+  for (const [k, v] of Object.entries(plan.headers)) res.setHeader(k, v);
+  try {
+    await plan.write(res);
+    res.end();
+  } catch (e) {
+    if (!(e instanceof ResponseClosedError)) logger.error(`response aborted: ${(e as Error).message}`);
+    res.destroy(e as Error);
+  }
+}
