@@ -3,10 +3,11 @@ import { IndexRepository } from './index.repository.js';
 import { InstanceRepository } from './instance.repository.js';
 import { QueryRepository } from './query.repository.js';
 import { LocationRepository } from './location.repository.js';
+import { AeRepository } from './ae.repository.js';
 
 /** Repositories over the metadata index. The DataSource itself is provided by the app (DatabaseModule). */
 @Module({
-  providers: [InstanceRepository, IndexRepository, QueryRepository, LocationRepository],
-  exports: [InstanceRepository, IndexRepository, QueryRepository, LocationRepository],
+  providers: [InstanceRepository, IndexRepository, QueryRepository, LocationRepository, AeRepository],
+  exports: [InstanceRepository, IndexRepository, QueryRepository, LocationRepository, AeRepository],
 })
 export class CatalogModule {}

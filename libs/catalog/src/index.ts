@@ -6,3 +6,4 @@ export * from './query-model.js';
 export * from './catalog.module.js';
 export * from './data-source.js';
 export * from './location.repository.js';
+export * from './ae.repository.js';

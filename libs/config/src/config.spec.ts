@@ -38,4 +38,30 @@ describe('loadConfig', () => {
     expect([...loadConfig({ VNA_ROLES: 'ingest,indexer' }).roles]).toEqual(['ingest', 'indexer']);
     expect(() => loadConfig({ VNA_ROLES: 'bogus' })).toThrow(/VNA_ROLES/);
   });
+
+  it('parses VNA_AES and VNA_REQUIRE_KNOWN_AES', () => {
+    const c = loadConfig({ VNA_AES: ' BENCHSCU@127.0.0.1:11113, PACS 1@pacs.example.org:104,V6@[::1]:4242', VNA_REQUIRE_KNOWN_AES: 'true' });
+    expect(c.knownAes).toEqual([
+      { aeTitle: 'BENCHSCU', host: '127.0.0.1', port: 11113 },
+      { aeTitle: 'PACS 1', host: 'pacs.example.org', port: 104 },
+      { aeTitle: 'V6', host: '::1', port: 4242 },
+    ]);
+    expect(c.requireKnownAes).toBe(true);
+    const d = loadConfig({});
+    expect(d.knownAes).toEqual([]);
+    expect(d.requireKnownAes).toBe(false);
+  });
+
+  it('names each bad VNA_AES entry', () => {
+    const bad = (v: string) => () => loadConfig({ VNA_AES: v });
+    expect(bad('PACS1')).toThrow(/VNA_AES: "PACS1" is not AETITLE@host:port/);
+    expect(bad('PACS1@host')).toThrow(/is not AETITLE@host:port/);
+    expect(bad('A_TITLE_THAT_IS_TOO_LONG@h:104')).toThrow(/AE title must be 1-16/);
+    expect(bad('BACK\\SLASH@h:104')).toThrow(/AE title/);
+    expect(bad('P@h:0')).toThrow(/port must be 1-65535/);
+    expect(bad('P@h:70000')).toThrow(/port must be 1-65535/);
+    expect(bad('P@bad host!:104')).toThrow(/not AETITLE@host:port|not a host/);
+    expect(bad('P@a:1,P@b:2')).toThrow(/listed twice/);
+    expect(() => loadConfig({ VNA_REQUIRE_KNOWN_AES: 'maybe' })).toThrow(/VNA_REQUIRE_KNOWN_AES/);
+  });
 });

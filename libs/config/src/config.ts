@@ -14,6 +14,8 @@ import {
   Max,
   Min,
   getMetadataStorage,
+  isFQDN,
+  isIP,
   validateSync,
 } from 'class-validator';
 import path from 'node:path';
@@ -104,6 +106,63 @@ export class EnvironmentVariables {
 
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   VNA_LOG_LEVEL?: string;
+
+  /**
+   * Known AEs seeded into the registry at boot: comma-separated `AETITLE@host:port`
+   * (e.g. `PACS1@10.0.0.5:104,VIEWER@[::1]:11113`). Existing titles get the configured host/port;
+   * their permissions stay as set through /api/aes.
+   */
+  @IsOptional() @IsString()
+  VNA_AES?: string;
+
+  /** Accept associations only from AEs in the registry and enforce their per-operation permissions. */
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  VNA_REQUIRE_KNOWN_AES?: boolean;
+}
+
+/** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
+export const AE_TITLE_PATTERN = /^[\x20-\x5b\x5d-\x7e]{1,16}$/;
+
+/** A valid AE title once trimmed (leading/trailing spaces are not significant). */
+export function isAeTitle(value: unknown): value is string {
+  return typeof value === 'string' && value.trim().length > 0 && AE_TITLE_PATTERN.test(value.trim());
+}
+
+/** A host name (RFC 1123, single label allowed) or an IPv4/IPv6 address. */
+export function isHost(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= 253 && (isIP(value) || isFQDN(value, { require_tld: false, allow_underscores: true }));
+}
+
+export interface ConfiguredAe {
+  aeTitle: string;
+  host: string;
+  port: number;
+}
+
+/** Parse VNA_AES; each problem names the entry. */
+export function parseAeList(value: string | undefined): { aes: ConfiguredAe[]; problems: string[] } {
+  const aes: ConfiguredAe[] = [];
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const entry of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(.+)@(\[[0-9A-Fa-f:.]+\]|[^:@\[\]]+):(\d{1,5})$/.exec(entry);
+    if (!m) {
+      problems.push(`VNA_AES: "${entry}" is not AETITLE@host:port`);
+      continue;
+    }
+    const aeTitle = m[1]!.trim();
+    const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
+    const port = Number(m[3]);
+    if (!isAeTitle(aeTitle)) problems.push(`VNA_AES: "${entry}": AE title must be 1-16 characters without backslash or control characters`);
+    else if (!isHost(host)) problems.push(`VNA_AES: "${entry}": "${host}" is not a host name or IP address`);
+    else if (port < 1 || port > 65535) problems.push(`VNA_AES: "${entry}": port must be 1-65535`);
+    else if (seen.has(aeTitle)) problems.push(`VNA_AES: "${aeTitle}" is listed twice`);
+    else {
+      seen.add(aeTitle);
+      aes.push({ aeTitle, host, port });
+    }
+  }
+  return { aes, problems };
 }
 
 export interface S3Settings {
@@ -133,6 +192,10 @@ export interface VnaConfig {
   reconcileIntervalMs: number;
   acceptedCallingAets: string[];
   logLevel: string;
+  /** VNA_AES: AEs upserted into the registry at boot. */
+  knownAes: ConfiguredAe[];
+  /** VNA_REQUIRE_KNOWN_AES: only registered AEs may associate, each limited to its permissions. */
+  requireKnownAes: boolean;
 }
 
 export class ConfigError extends Error {
@@ -172,6 +235,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
       };
     }
   }
+  const configuredAes = parseAeList(vars.VNA_AES);
+  problems.push(...configuredAes.problems);
   if (problems.length) throw new ConfigError(problems);
 
   const dataDir = path.resolve(vars.VNA_DATA_DIR ?? 'var');
@@ -192,6 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     reconcileIntervalMs: (vars.VNA_RECONCILE_INTERVAL_S ?? 60) * 1000,
     acceptedCallingAets: (vars.VNA_ACCEPTED_CALLING_AETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     logLevel: vars.VNA_LOG_LEVEL ?? 'log',
+    knownAes: configuredAes.aes,
+    requireKnownAes: vars.VNA_REQUIRE_KNOWN_AES ?? false,
   };
 }
 

@@ -1,3 +1,4 @@
+import { AdminModule } from '#vna/admin';
 import { CatalogModule, catalogDataSourceOptions } from '#vna/catalog';
 import type { Role, VnaConfig } from '#vna/config';
 import { IndexerModule } from '#vna/indexer';
@@ -43,6 +44,7 @@ export class VnaAppModule {
         }),
         CatalogModule,
         JobsModule,
+        AdminModule,
         ...roleImports,
       ],
       controllers: [HealthController],

@@ -1,12 +1,28 @@
 import { CatalogModule } from '#vna/catalog';
 import { Module } from '@nestjs/common';
 import { AccessTrackerService } from './access-tracker.service.js';
+import { CGetHandler } from './cget.handler.js';
+import { CMoveHandler } from './cmove.handler.js';
+import { DimseRetrieveService } from './dimse-retrieve.service.js';
 import { ObjectReaderService } from './object-reader.service.js';
+import { ObjectIndexService } from './wado/object-index.service.js';
+import { WadoRsController } from './wado/wado-rs.controller.js';
+import { WadoUriController } from './wado/wado-uri.controller.js';
+import { WadoService } from './wado/wado.service.js';
 
 /** Retrieval role: WADO-RS/URI, C-MOVE/C-GET handlers and what they share. Needs STORAGE_REGISTRY. */
 @Module({
   imports: [CatalogModule],
-  providers: [ObjectReaderService, AccessTrackerService],
-  exports: [ObjectReaderService, AccessTrackerService],
+  controllers: [WadoRsController, WadoUriController],
+  providers: [
+    ObjectReaderService,
+    AccessTrackerService,
+    DimseRetrieveService,
+    CMoveHandler,
+    CGetHandler,
+    ObjectIndexService,
+    WadoService,
+  ],
+  exports: [ObjectReaderService, AccessTrackerService, DimseRetrieveService, CMoveHandler, CGetHandler, ObjectIndexService],
 })
 export class RetrievalModule {}

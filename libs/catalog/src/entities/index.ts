@@ -7,6 +7,9 @@ import {
   PrimaryGeneratedColumn,
   type Relation,
 } from 'typeorm';
+import { ApplicationEntityEntity } from './application-entity.js';
+
+export * from './application-entity.js';
 
 /** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
 @Entity({ name: 'patient' })
@@ -135,4 +138,5 @@ export const CATALOG_ENTITIES = [
   InstanceEntity,
   LocationEntity,
   AuditEventEntity,
+  ApplicationEntityEntity,
 ];

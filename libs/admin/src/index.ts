@@ -1,0 +1,4 @@
+export * from './admin.module.js';
+export * from './ae-registry.service.js';
+export * from './ae.dto.js';
+export * from './validators.js';

@@ -1,0 +1,156 @@
+import { AeRepository, LocationRepository, type RetrievableInstance, type RetrieveScope } from '#vna/catalog';
+import type { DicomDict, DimseStatus, RetrieveItem } from '#vna/dimse';
+import { Injectable, Logger } from '@nestjs/common';
+import { Readable } from 'node:stream';
+import { AccessTrackerService } from './access-tracker.service.js';
+import { ObjectReaderService, ObjectUnavailableError } from './object-reader.service.js';
+import { InvalidRetrieveIdentifierError, retrieveModelOf, toRetrieveQuery } from './retrieve-scope.js';
+
+export enum RetrieveErrorCode {
+  /** The identifier breaks the hierarchical retrieve rules (0xA900). */
+  InvalidIdentifier = 'INVALID_IDENTIFIER',
+  /** Valid identifier, nothing stored matches it (0xC000). */
+  NoMatch = 'NO_MATCH',
+  /** C-MOVE destination not registered, or not allowed as a destination (0xA801). */
+  UnknownDestination = 'UNKNOWN_DESTINATION',
+}
+
+export class RetrieveError extends Error {
+  constructor(
+    readonly code: RetrieveErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RetrieveError';
+  }
+}
+
+/**
+ * Objects up to this size are read and verified (size + SHA-256) in memory before their first
+ * byte is sent; larger ones get a verification pass, then are streamed. A corrupt object then
+ * fails its own sub-operation cleanly instead of breaking off a data set mid-message, which
+ * would abort the association (for C-GET, the requestor's own: the rest of the study would be
+ * lost). Memory stays bounded: sub-operations of one retrieve run one at a time.
+ */
+export const VERIFY_IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
+
+export interface MoveDestination {
+  aeTitle: string;
+  host: string;
+  port: number;
+}
+
+/**
+ * C-MOVE / C-GET: resolves what to send (from the index only) and how to open each object
+ * (verified stream from storage). The DIMSE layer runs the sub-operations; object bytes are never
+ * read here before a sub-operation asks for them, so the plan is cheap even for huge studies.
+ */
+@Injectable()
+export class DimseRetrieveService {
+  private readonly logger = new Logger('DimseRetrieve');
+
+  constructor(
+    private readonly locations: LocationRepository,
+    private readonly aes: AeRepository,
+    private readonly reader: ObjectReaderService,
+    private readonly access: AccessTrackerService,
+  ) {}
+
+  /** A registered AE allowed to receive C-MOVE sub-operations. */
+  async resolveDestination(aeTitle: string): Promise<MoveDestination> {
+    const title = aeTitle.trim();
+    const ae = title ? await this.aes.findByTitle(title) : null;
+    if (!ae) throw new RetrieveError(RetrieveErrorCode.UnknownDestination, `move destination "${title}" is not a known AE`);
+    if (!ae.allowMoveDestination) {
+      throw new RetrieveError(RetrieveErrorCode.UnknownDestination, `AE "${title}" is not allowed as a move destination`);
+    }
+    return { aeTitle: ae.aeTitle, host: ae.host, port: ae.port };
+  }
+
+  /**
+   * The items of a retrieve request, in study/series/instance order. Instances without a
+   * readable copy, and requested SOP Instance UIDs that match nothing, become items whose open()
+   * fails: they count as failed sub-operations and appear in the Failed SOP Instance UID List.
+   */
+  async plan(identifier: DicomDict, sopClassUid: string): Promise<RetrieveItem[]> {
+    const model = retrieveModelOf(sopClassUid);
+    if (!model) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, `${sopClassUid} is not a retrieve SOP class`);
+    let query;
+    try {
+      query = toRetrieveQuery(identifier, model);
+    } catch (e) {
+      if (e instanceof InvalidRetrieveIdentifierError) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, e.message);
+      throw e;
+    }
+    const found: RetrievableInstance[] = [];
+    const seen = new Set<string>();
+    for (const scope of query.scopes) {
+      assertNarrow(scope);
+      for (const inst of await this.locations.findRetrievable(scope)) {
+        if (seen.has(inst.instanceId)) continue;
+        seen.add(inst.instanceId);
+        found.push(inst);
+      }
+    }
+    if (!found.length) throw new RetrieveError(RetrieveErrorCode.NoMatch, `no stored instance matches the ${query.level} level identifier`);
+
+    for (const studyUid of new Set(found.map((i) => i.studyIuid))) this.access.touch(studyUid);
+    const items: RetrieveItem[] = found.map((inst) => ({
+      sopClassUid: inst.sopClassUid,
+      sopInstanceUid: inst.sopIuid,
+      transferSyntaxUid: inst.transferSyntaxUid,
+      isPart10: true,
+      open: () => this.openVerified(inst),
+    }));
+    if (query.sopUids) {
+      const have = new Set(found.map((i) => i.sopIuid));
+      for (const sop of query.sopUids.filter((u) => !have.has(u))) {
+        items.push({
+          // Never sent: borrowing a matched instance's class keeps C-MOVE from proposing an unknown one.
+          sopClassUid: found[0]!.sopClassUid,
+          sopInstanceUid: sop,
+          transferSyntaxUid: found[0]!.transferSyntaxUid,
+          isPart10: true,
+          open: () => Promise.reject(new ObjectUnavailableError(sop, 'no-location', `no stored instance ${sop} in the requested scope`)),
+        });
+      }
+    }
+    return items;
+  }
+
+  /** The stored Part 10 file, verified before the caller sees its first byte. */
+  private async openVerified(inst: RetrievableInstance): Promise<Readable> {
+    const size = inst.location?.sizeBytes ?? 0;
+    if (size <= VERIFY_IN_MEMORY_MAX_BYTES) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.reader.open(inst)) chunks.push(chunk as Buffer);
+      return Readable.from([Buffer.concat(chunks)], { objectMode: false });
+    }
+    // Large object: verification pass first (cheap on a local tier; the page cache serves the
+    // second read), then the verified stream again (still checked, in case it changed meanwhile).
+    for await (const _ of await this.reader.open(inst)) {
+      // discard
+    }
+    return this.reader.open(inst);
+  }
+
+  /** Log failed sub-operations; objects unavailable in storage were already marked for repair by the reader. */
+  reportSubOperation(operation: string, callingAeTitle: string, item: RetrieveItem, result: DimseStatus | Error): void {
+    if (result instanceof ObjectUnavailableError) {
+      this.logger.error(`${operation} from ${callingAeTitle}: ${item.sopInstanceUid} not sent (${result.reason}): ${result.message}`);
+    } else if (result instanceof Error) {
+      this.logger.warn(`${operation} from ${callingAeTitle}: ${item.sopInstanceUid} not sent: ${result.message}`);
+    } else if (result.status !== 0) {
+      this.logger.warn(
+        `${operation} from ${callingAeTitle}: ${item.sopInstanceUid} answered 0x${result.status.toString(16).padStart(4, '0')}${result.errorComment ? ` (${result.errorComment})` : ''}`,
+      );
+    }
+  }
+}
+
+/** Defence in depth: a scope without any key would select the whole archive. */
+function assertNarrow(scope: RetrieveScope): void {
+  if (!scope.studyUid && !scope.seriesUid && !scope.sopUids?.length && scope.patientId === undefined) {
+    throw new Error('refusing an unrestricted retrieve scope');
+  }
+}
