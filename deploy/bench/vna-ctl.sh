@@ -27,7 +27,7 @@ case "${1:-}" in
     rm -rf "$DIR/data"; mkdir -p "$DIR/data"
     [ -f "$ROOT/dist/apps/vna/src/main.js" ] || (cd "$ROOT" && npm run build --silent)
     DATABASE_URL="$BENCH_PG/vna_bench" REDIS_URL="redis://127.0.0.1:6379/$BENCH_REDIS_DB" VNA_DATA_DIR="$DIR/data" \
-      VNA_AE_TITLE=VNA VNA_DIMSE_PORT="${ARCHIVE_DIMSE_PORT:-11112}" VNA_HTTP_PORT="${VNA_HTTP_PORT:-8080}" VNA_LOG_LEVEL=${VNA_LOG_LEVEL:-warn} \
+      VNA_AES="${VNA_AES:-BENCHSCU@127.0.0.1:11113}" VNA_AE_TITLE=VNA VNA_DIMSE_PORT="${ARCHIVE_DIMSE_PORT:-11112}" VNA_HTTP_PORT="${VNA_HTTP_PORT:-8080}" VNA_LOG_LEVEL=${VNA_LOG_LEVEL:-warn} \
       setsid node "$ROOT/dist/apps/vna/src/main.js" >> "$DIR/current.log" 2>&1 < /dev/null &
     echo $! > "$PIDF"
     for _ in $(seq 1 300); do
