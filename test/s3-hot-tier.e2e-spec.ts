@@ -7,12 +7,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, multipart, run, sha256, storeResponses, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, type GeneratedFile, multipart, run, sha256, storeResponses, uid } from './support/archive.js';
 import { startS3rver, type S3rverHandle } from './support/s3rver.js';
 
 let s3: S3rverHandle;
 let archive: Archive;
 let client: Client;
+let study = '';
+let sent: GeneratedFile[] = [];
 
 async function getObject(key: string): Promise<Buffer> {
   const stream = await client.getObject(s3.bucket, key);
@@ -39,7 +41,7 @@ describe('S3 hot tier', () => {
 
   it('stores over C-STORE and STOW-RS into the bucket, byte for byte', async () => {
     const work = mkdtempSync(path.join(tmpdir(), 'vna-s3-'));
-    const study = uid();
+    study = uid();
     const files = await generateStudies(work, [
       { patientId: 'S3-1', patientName: 'Bucket^Bob', studyUid: study, studyDate: '20240301', series: [{ seriesUid: uid(), modality: 'CT', instances: 4, rows: 64, cols: 64 }] },
     ]);
@@ -54,6 +56,7 @@ describe('S3 hot tier', () => {
       `SELECT i.sop_iuid, l.storage_id, l.object_key, l.sha256, l.size_bytes FROM instance i JOIN location l ON l.instance_fk = i.id`,
     );
     expect(rows.rowCount).toBe(4);
+    sent = files;
     for (const row of rows.rows) {
       expect(row.storage_id).toBe('hot');
       const obj = await getObject(`archive/${row.object_key}`);
@@ -71,6 +74,30 @@ describe('S3 hot tier', () => {
     expect(q).toHaveLength(4);
     const health = await fetch(`${archive.http}/api/health`).then((x) => x.json() as Promise<{ checks: Record<string, string> }>);
     expect(health.checks['storage:hot']).toBe('up');
+  });
+
+  it('serves the objects back from the bucket over WADO-RS and C-GET, bytes unchanged', async () => {
+    const stored = await archive.db.query(`SELECT l.sha256 FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1`, [study]);
+    const r = await fetch(`${archive.http}/dicom-web/studies/${study}`, {
+      headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' },
+    });
+    expect(r.status).toBe(200);
+    const body = Buffer.from(await r.arrayBuffer());
+    const boundary = /boundary="?([^";]+)"?/.exec(r.headers.get('content-type') ?? '')![1]!;
+    const parts = body.toString('latin1').split(`--${boundary}`).slice(1, -1).map((p) => {
+      const raw = Buffer.from(p, 'latin1');
+      const start = raw.indexOf('\r\n\r\n') + 4;
+      return raw.subarray(start, raw.length - 2);
+    });
+    expect(parts).toHaveLength(4);
+    expect(parts.map(sha256).sort()).toEqual(stored.rows.map((x) => x.sha256).sort());
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'vna-s3-get-'));
+    const g = await run('getscu', ['-S', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs()]);
+    expect(g.code, g.stderr).toBe(0);
+    const { readdirSync } = await import('node:fs');
+    const got = readdirSync(dir).map((f) => sha256(datasetBytes(readFileSync(path.join(dir, f)))));
+    expect(got.sort()).toEqual(sent.map((f) => sha256(datasetBytes(readFileSync(f.path)))).sort());
   });
 });
 

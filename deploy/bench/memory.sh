@@ -2,6 +2,7 @@
 # Resident memory of the archive while ingesting (issue: bounded RSS, no whole-study buffering).
 #   memory.sh big     one 1 GB multi-frame instance via storescu, and the same via STOW-RS
 #   memory.sh stream  ~10 GB of ordinary instances (10 synthetic datasets of ~1 GB) via 4 storescu
+#   memory.sh retrieve  one ~5 GB study: WADO-RS (time to first byte), C-MOVE, C-GET
 # Prints the archive's RSS at start and its peak (VmHWM) after each phase.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -45,5 +46,34 @@ case "${1:-}" in
     done
     echo "stream_s=$(echo "$(date +%s.%N) - $t" | bc)"
     echo "stream_10GB_peak_rss=$(hwm)" ;;
-  *) echo "usage: $0 big|stream" >&2; exit 2 ;;
+  retrieve)
+    # One ~5 GB study (10 multi-frame instances of 512 MiB): WADO-RS, C-MOVE and C-GET of it.
+    if [ ! -f "$DIR/study5g/done" ]; then
+      rm -rf "$DIR/study5g"
+      "$PY" "$HERE/../../test/support/gen-studies.py" "$DIR/study5g" \
+        '[{"patientId":"HUGE","patientName":"Huge^Study","studyUid":"2.25.5005","studyDate":"20240101","series":[{"seriesUid":"2.25.5005.1","modality":"CT","instances":10,"rows":512,"cols":512,"frames":1024}]}]' >/dev/null
+      touch "$DIR/study5g/done"
+    fi
+    echo "study_bytes=$(du -sb "$DIR/study5g" | cut -f1)"
+    "$CTL" reset
+    storescu -aec VNA -aet BENCHSCU +sd +r 127.0.0.1 11112 "$DIR/study5g"
+    for _ in $(seq 1 100); do
+      n=$(curl -s "http://127.0.0.1:8080/dicom-web/studies/2.25.5005/instances" | grep -o '"00080018"' | wc -l)
+      [ "$n" = 10 ] && break; sleep 0.2
+    done
+    echo "indexed_instances=$n rss_before_retrieve=$(rss)"
+    curl -s -o /dev/null -H 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*' \
+      -w 'wado_http=%{http_code} wado_bytes=%{size_download} wado_ttfb_s=%{time_starttransfer} wado_total_s=%{time_total}\n' \
+      http://127.0.0.1:8080/dicom-web/studies/2.25.5005
+    echo "wado_peak_rss=$(hwm)"
+    rm -rf "$DIR/recv"; mkdir -p "$DIR/recv"
+    storescp -aet BENCHSCU -od "$DIR/recv" +xa 11113 & scp=$!
+    sleep 0.5
+    t=$(date +%s.%N); movescu -S -aet BENCHSCU -aec VNA -aem BENCHSCU -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=2.25.5005 127.0.0.1 11112
+    echo "cmove_s=$(echo "$(date +%s.%N) - $t" | bc) cmove_files=$(ls "$DIR/recv" | wc -l) cmove_peak_rss=$(hwm)"
+    kill "$scp"; rm -rf "$DIR/recv"; mkdir -p "$DIR/recv"
+    t=$(date +%s.%N); getscu -S -aet BENCHSCU -aec VNA -od "$DIR/recv" -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=2.25.5005 127.0.0.1 11112
+    echo "cget_s=$(echo "$(date +%s.%N) - $t" | bc) cget_files=$(ls "$DIR/recv" | wc -l) cget_peak_rss=$(hwm)"
+    rm -rf "$DIR/recv" ;;
+  *) echo "usage: $0 big|stream|retrieve" >&2; exit 2 ;;
 esac

@@ -804,10 +804,12 @@ export class Association {
           await this.writePdv(context.id, false, true, [], 0);
           return;
         }
+        const out: Buffer[] = [];
         for (let off = 0; off < dataset.length; off += max) {
           const part = dataset.subarray(off, off + max);
-          await this.writePdv(context.id, false, off + max >= dataset.length, [part], part.length);
+          out.push(pDataHeader(context.id, false, off + max >= dataset.length, part.length), part);
         }
+        await this.writeRaw(out);
         return;
       }
       await this.sendStream(context.id, iterator!, first!, max);
@@ -825,25 +827,30 @@ export class Association {
         const chunk = Buffer.isBuffer(value) ? value : typeof value === 'string' ? Buffer.from(value) : Buffer.from(value as Uint8Array);
         parts.push(chunk);
         length += chunk.length;
-        // Keep at least one byte back so the last PDV is never empty.
-        while (length > max) {
-          const take: Buffer[] = [];
-          let taken = 0;
-          while (taken < max) {
-            const p = parts[0];
-            const want = max - taken;
-            if (p.length <= want) {
-              take.push(p);
-              taken += p.length;
-              parts.shift();
-            } else {
-              take.push(p.subarray(0, want));
-              parts[0] = p.subarray(want);
-              taken += want;
+        // Keep at least one byte back so the last PDV is never empty. Every PDU that the bytes
+        // at hand fill goes out in one corked write (one system call, not one per PDU).
+        if (length > max) {
+          const out: Buffer[] = [];
+          while (length > max) {
+            const take: Buffer[] = [];
+            let taken = 0;
+            while (taken < max) {
+              const p = parts[0]!;
+              const want = max - taken;
+              if (p.length <= want) {
+                take.push(p);
+                taken += p.length;
+                parts.shift();
+              } else {
+                take.push(p.subarray(0, want));
+                parts[0] = p.subarray(want);
+                taken += want;
+              }
             }
+            length -= taken;
+            out.push(pDataHeader(contextId, false, false, taken), ...take);
           }
-          length -= taken;
-          await this.writePdv(contextId, false, false, take, taken);
+          await this.writeRaw(out);
         }
         if (this.state === 'closed') throw new AssociationAbortedError('association closed');
         try {

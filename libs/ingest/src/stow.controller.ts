@@ -55,6 +55,12 @@ export class StowController {
 
     await new Promise<void>((resolve, reject) => {
       const parser = new Dicer({ boundary });
+      // Part bodies not yet fully consumed: failed with the request when it is cut short, so the
+      // ingest of a half-received part revokes its temporary object instead of waiting forever.
+      const parts = new Set<PassThrough>();
+      const failParts = (reason: string) => {
+        for (const p of parts) p.destroy(new Error(reason));
+      };
       let chain = Promise.resolve();
       let finished = false;
       const done = (e?: Error) => {
@@ -65,6 +71,9 @@ export class StowController {
       parser.on('part', (part) => {
         // Hold the part's bytes until its headers are known, then stream them into ingest.
         const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+        parts.add(body);
+        body.once('close', () => parts.delete(body));
+        body.on('error', () => undefined); // reported through ingest, or by the request's own error
         let contentType = '';
         part.on('header', (headers: Record<string, string[]>) => {
           contentType = (headers['content-type']?.[0] ?? '').toLowerCase();
@@ -75,6 +84,10 @@ export class StowController {
           if (!contentType.startsWith('application/dicom') || contentType.startsWith('application/dicom+')) {
             body.resume();
             failed.push({ reason: 0xc000, comment: `part of type "${contentType || 'none'}" is not application/dicom` });
+            return;
+          }
+          if (body.destroyed) {
+            failed.push({ reason: 0x0110, comment: 'the request ended before this part was received' });
             return;
           }
           try {
@@ -96,12 +109,16 @@ export class StowController {
         received += chunk.length;
         if (received > this.limits.maxBytes && !tooLarge) {
           tooLarge = true;
+          failParts('request body exceeds the size limit');
           req.unpipe(parser);
           parser.destroy?.();
           done(new HttpException(`request body exceeds the limit of ${this.limits.maxBytes} bytes`, HttpStatus.PAYLOAD_TOO_LARGE));
         }
       });
-      req.on('aborted', () => done(new HttpException('client aborted the request', HttpStatus.BAD_REQUEST)));
+      req.on('aborted', () => {
+        failParts('client aborted the request');
+        done(new HttpException('client aborted the request', HttpStatus.BAD_REQUEST));
+      });
       req.pipe(parser);
     });
 

@@ -95,12 +95,30 @@ export class DimseRetrieveService {
     if (!found.length) throw new RetrieveError(RetrieveErrorCode.NoMatch, `no stored instance matches the ${query.level} level identifier`);
 
     for (const studyUid of new Set(found.map((i) => i.studyIuid))) this.access.touch(studyUid);
-    const items: RetrieveItem[] = found.map((inst) => ({
+    // Sub-operations run one after another: while one object is on the wire, the next (if small)
+    // is already being read and verified. At most one object is held ahead.
+    const loads = new Map<number, Promise<Readable>>();
+    const load = (k: number): Promise<Readable> => {
+      let p = loads.get(k);
+      if (!p) {
+        p = this.openVerified(found[k]!);
+        p.catch(() => undefined); // delivered to whoever awaits it
+        loads.set(k, p);
+      }
+      return p;
+    };
+    const items: RetrieveItem[] = found.map((inst, k) => ({
       sopClassUid: inst.sopClassUid,
       sopInstanceUid: inst.sopIuid,
       transferSyntaxUid: inst.transferSyntaxUid,
       isPart10: true,
-      open: () => this.openVerified(inst),
+      open: () => {
+        const current = load(k);
+        loads.delete(k);
+        const next = found[k + 1];
+        if (next && (next.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES) load(k + 1);
+        return current;
+      },
     }));
     if (query.sopUids) {
       const have = new Set(found.map((i) => i.sopIuid));
