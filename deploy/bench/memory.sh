@@ -56,7 +56,7 @@ case "${1:-}" in
     fi
     echo "study_bytes=$(du -sb "$DIR/study5g" | cut -f1)"
     "$CTL" reset
-    storescu -aec VNA -aet BENCHSCU +sd +r 127.0.0.1 11112 "$DIR/study5g"
+    storescu -aec VNA -aet BENCHSCU +sd +r +sp "*.dcm" 127.0.0.1 11112 "$DIR/study5g"
     for _ in $(seq 1 100); do
       n=$(curl -s "http://127.0.0.1:8080/dicom-web/studies/2.25.5005/instances" | grep -o '"00080018"' | wc -l)
       [ "$n" = 10 ] && break; sleep 0.2
