@@ -51,4 +51,11 @@ npx tsc --noEmit -p tsconfig.json
 log "build"
 npm run build --silent
 log "tests"
-npx vitest run "$@"
+report="$(mktemp)"
+rc=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || rc=$?
+# A plain closing line that any CI reader understands.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));' "$report" || true
+rm -f "$report"
+exit "$rc"
