@@ -1,5 +1,4 @@
 export * from './tags.js';
 export * from './header.js';
 export * from './attributes.js';
-export * from './transfer-syntax.js';
 export * from './structure-check.js';
