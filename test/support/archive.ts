@@ -27,6 +27,8 @@ export async function freePort(): Promise<number> {
 
 export interface ArchiveOptions {
   env?: Record<string, string>;
+  /** Which app to run: the all-in-one `vna` (default) or a single-role app. */
+  app?: 'vna' | 'ingest' | 'indexer' | 'retrieval';
   /** Reuse the database and data directory of an earlier archive (restart scenarios). */
   reuse?: Archive;
 }
@@ -42,6 +44,7 @@ export class Archive {
   redisUrl = '';
   dataDir = '';
   env: Record<string, string> = {};
+  app = 'vna';
 
   static async start(options: ArchiveOptions = {}): Promise<Archive> {
     const a = new Archive();
@@ -63,6 +66,7 @@ export class Archive {
       a.dataDir = mkdtempSync(path.join(tmpdir(), 'vna-e2e-'));
     }
     a.env = { ...(options.env ?? {}) };
+    a.app = options.app ?? 'vna';
     await a.launch();
     a.db = new pg.Client({ connectionString: a.dbUrl });
     await a.db.connect();
@@ -75,7 +79,7 @@ export class Archive {
     this.http = `http://127.0.0.1:${httpPort}`;
     this.logFile = path.join(this.dataDir, `archive-${Date.now()}.log`);
     const log = createWriteStream(this.logFile);
-    this.child = spawn(process.execPath, [path.join(ROOT, 'dist/apps/vna/src/main.js')], {
+    this.child = spawn(process.execPath, [path.join(ROOT, `dist/apps/${this.app}/src/main.js`)], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',

@@ -1,0 +1,53 @@
+/**
+ * Each role as its own process against the same PostgreSQL, Redis and storage: the ingest app
+ * takes C-STORE, the indexer app indexes, the retrieval app answers C-FIND, QIDO-RS and WADO-RS.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Archive, datasetBytes, generateStudies, run, sha256, storeResponses, uid } from './support/archive.js';
+
+const started: Archive[] = [];
+afterAll(async () => {
+  for (const a of started.reverse()) await a.stop();
+});
+
+describe('single-role apps', () => {
+  it('ingest, indexer and retrieval run as separate processes on shared state', async () => {
+    const ingest = await Archive.start({ app: 'ingest' });
+    started.push(ingest);
+    // The other roles share the first one's database, Redis and data directory (the hot tier).
+    const indexer = await Archive.start({ app: 'indexer', reuse: ingest });
+    started.push(indexer);
+    const retrieval = await Archive.start({ app: 'retrieval', reuse: ingest });
+    started.push(retrieval);
+
+    const work = mkdtempSync(path.join(tmpdir(), 'vna-split-'));
+    const study = uid();
+    const files = await generateStudies(work, [
+      { patientId: 'SPLIT', patientName: 'Split^Roles', studyUid: study, studyDate: '20240401', series: [{ seriesUid: uid(), modality: 'MR', instances: 3 }] },
+    ]);
+    const r = await run('storescu', ['-v', ...ingest.dcmArgs(), ...files.map((f) => f.path)]);
+    expect(storeResponses(r.stderr).ok, r.stderr).toBe(3);
+    await indexer.waitIndexed(3);
+
+    const f = await run('findscu', ['-v', '-S', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, '-k', 'NumberOfStudyRelatedInstances', ...retrieval.dcmArgs()]);
+    expect((f.stderr + f.stdout).match(/Find Response: \d+ \(Pending\)/g)).toHaveLength(1);
+    // The ingest process does not answer C-FIND: that role is not loaded there.
+    const noFind = await run('findscu', ['-v', '-S', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...ingest.dcmArgs()]);
+    expect((noFind.stderr + noFind.stdout).match(/\(Pending\)/g)).toBeNull();
+
+    const q = await fetch(`${retrieval.http}/dicom-web/studies/${study}/instances`).then((x) => x.json() as Promise<unknown[]>);
+    expect(q).toHaveLength(3);
+    const w = await fetch(`${retrieval.http}/dicom-web/studies/${study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
+    expect(w.status).toBe(200);
+    const body = Buffer.from(await w.arrayBuffer());
+    const boundary = /boundary="?([^";]+)"?/.exec(w.headers.get('content-type') ?? '')![1]!;
+    const parts = body.toString('latin1').split(`--${boundary}`).slice(1, -1).map((p) => {
+      const raw = Buffer.from(p, 'latin1');
+      return raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
+    });
+    expect(parts.map((p) => sha256(datasetBytes(p))).sort()).toEqual(files.map((f) => sha256(datasetBytes(readFileSync(f.path)))).sort());
+  });
+});
