@@ -115,6 +115,30 @@ describe('STOW-RS, re-sends and bad input', () => {
     expect(await count('instance', `sop_iuid = '${files[0]!.sopInstanceUid}'`)).toBe(0);
   });
 
+  it('an instance without SOP Instance UID or Study Instance UID is refused with 0xA900 and a reason', async () => {
+    const files = await generateStudies(path.join(work, 'nouid'), [
+      { patientId: 'N1', patientName: 'No^Uid', studyUid: uid(), studyDate: '20240109', series: [{ seriesUid: uid(), modality: 'CT', instances: 2 }] },
+    ]);
+    const strip = async (file: string, keyword: string) => {
+      const out = `${file}.no-${keyword}.dcm`;
+      const r = await run('/usr/bin/python3', ['-c',
+        `import pydicom,sys; d=pydicom.dcmread(sys.argv[1]); delattr(d, sys.argv[3]); d.save_as(sys.argv[2])`, file, out, keyword]);
+      expect(r.code, r.stderr).toBe(0);
+      return readFileSync(out);
+    };
+    const before = await count('instance');
+    const r = await stow([
+      { type: 'application/dicom', body: await strip(files[0]!.path, 'SOPInstanceUID') },
+      { type: 'application/dicom', body: await strip(files[1]!.path, 'StudyInstanceUID') },
+    ]);
+    expect(r.status).toBe(409);
+    expect(fails(r.body)).toEqual([0xa900, 0xa900]);
+    const comments = (r.body['00081198'].Value as Item[]).map((i) => String(i['00000902']?.Value?.[0]));
+    expect(comments[0]).toMatch(/SOP Instance UID/);
+    expect(comments[1]).toMatch(/Study Instance UID/);
+    expect(await count('instance')).toBe(before);
+  });
+
   it('indexes instances whose header is longer than the part kept in memory', async () => {
     const study = uid();
     const files = await generateStudies(path.join(work, 'long'), [
