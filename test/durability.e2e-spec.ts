@@ -3,7 +3,8 @@
  * Redis job; the database is the source of truth and the reconciler rebuilds the queue from it.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,10 +29,22 @@ describe('durability', () => {
     expect(received.rows[0].n).toBe(6);
     await a.kill9();
     await run('redis-cli', ['-u', a.redisUrl, 'FLUSHDB']);
+    // What a crash mid-write leaves: a temporary object, hours old, never acknowledged.
+    const tmpDir = path.join(a.dataDir, 'storage/hot/.tmp');
+    mkdirSync(tmpDir, { recursive: true });
+    const stale = path.join(tmpDir, randomUUID());
+    writeFileSync(stale, 'half an object');
+    const old = new Date(Date.now() - 7 * 3600_000);
+    utimesSync(stale, old, old);
+    const fresh = path.join(tmpDir, randomUUID());
+    writeFileSync(fresh, 'a store in progress');
 
     const b = await Archive.start({ reuse: a });
     started.push(b);
     await b.waitIndexed(6);
+    for (let i = 0; i < 50 && existsSync(stale); i++) await sleep(100);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
     const q = await fetch(`${b.http}/dicom-web/studies?PatientID=D1`).then((x) => x.json() as Promise<any>);
     expect(q[0]['00201208'].Value[0]).toBe(6);
   });

@@ -6,3 +6,4 @@ export * from './status-map.js';
 export * from './stow-limits.js';
 export * from './tokens.js';
 export * from './ingest.module.js';
+export * from './temp-sweeper.service.js';
