@@ -40,40 +40,45 @@ export class ObjectReaderService {
       const stat = await storage.stat(loc.objectKey);
       if (!stat) throw new StorageNotFoundError(loc.storageId, loc.objectKey);
       if (stat.size !== loc.sizeBytes) {
-        await this.mark(inst, LocationStatus.Corrupt, `size ${stat.size} in storage, ${loc.sizeBytes} recorded`);
+        await this.markUnavailable(inst, LocationStatus.Corrupt, `size ${stat.size} in storage, ${loc.sizeBytes} recorded`);
         throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
       }
       stream = await storage.read(loc.objectKey);
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
-        await this.mark(inst, LocationStatus.Missing, e.message);
+        await this.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
       }
       throw e;
     }
-    const verify = new DigestCheck(loc.sizeBytes, loc.sha256, async (detail) => {
-      await this.mark(inst, LocationStatus.Corrupt, detail);
-    }, inst.sopIuid);
+    const verify = new DigestCheck(loc.sizeBytes, loc.sha256, async (actual) => {
+      const detail = `read ${actual.size} bytes with SHA-256 ${actual.sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
+      await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
+      return new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
+    });
     stream.on('error', (e) => verify.destroy(e));
     return stream.pipe(verify);
   }
 
-  private async mark(inst: RetrievableInstance, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string) {
+  /** Log and record an unreadable location (MISSING or CORRUPT, audited) so repair can find it. */
+  async markUnavailable(inst: RetrievableInstance, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string) {
     this.logger.error(`${status} object for ${inst.sopIuid} at ${inst.location?.storageId}:${inst.location?.objectKey}: ${detail}`);
     await this.locations.markUnreadable(inst.location!.id, status, detail).catch((e) => this.logger.error(`cannot mark location: ${e}`));
   }
 }
 
-/** Pass-through that fails at the end when size or SHA-256 differ from the recorded ones. */
-class DigestCheck extends Transform {
+/**
+ * Pass-through that hashes what flows and, at the end, fails unless size and SHA-256 are the
+ * expected ones. `onMismatch` records the problem and returns the error the stream fails with.
+ */
+export class DigestCheck extends Transform {
   private readonly hash = createHash('sha256');
   private size = 0;
 
   constructor(
     private readonly expectedSize: number,
     private readonly expectedSha256: string,
-    private readonly onMismatch: (detail: string) => Promise<void>,
-    private readonly sopIuid: string,
+    private readonly onMismatch: (actual: { size: number; sha256: string }) => Promise<Error>,
   ) {
     super();
   }
@@ -85,11 +90,11 @@ class DigestCheck extends Transform {
   }
 
   override _flush(cb: TransformCallback) {
-    const digest = this.hash.digest('hex');
-    if (this.size === this.expectedSize && digest === this.expectedSha256) return cb();
-    const detail = `read ${this.size} bytes with SHA-256 ${digest}; recorded ${this.expectedSize} bytes, ${this.expectedSha256}`;
-    void this.onMismatch(detail).finally(() =>
-      cb(new ObjectUnavailableError(this.sopIuid, 'corrupt', `stored object of ${this.sopIuid} is corrupt: ${detail}`)),
+    const sha256 = this.hash.digest('hex');
+    if (this.size === this.expectedSize && sha256 === this.expectedSha256) return cb();
+    void this.onMismatch({ size: this.size, sha256 }).then(
+      (e) => cb(e),
+      (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
     );
   }
 }

@@ -1,9 +1,9 @@
-import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
+import { LocationStatus, type RetrievableInstance } from '#vna/catalog';
 import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import { ObjectReaderService, ObjectUnavailableError } from '../object-reader.service.js';
+import type { Readable } from 'node:stream';
+import { DigestCheck, ObjectReaderService, ObjectUnavailableError } from '../object-reader.service.js';
 import { type ByteRange, indexObject, type ObjectIndex } from './object-index.js';
 
 /** How long an index (and the verification it stands for) is trusted before the object is re-read. */
@@ -25,7 +25,6 @@ const MERGE_GAP = 64 * 1024;
  */
 @Injectable()
 export class ObjectIndexService {
-  private readonly logger = new Logger(ObjectIndexService.name);
   private readonly cache = new Map<string, { index: ObjectIndex; at: number }>();
   private readonly building = new Map<string, Promise<ObjectIndex>>();
   private held = 0;
@@ -33,7 +32,6 @@ export class ObjectIndexService {
   constructor(
     @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
     private readonly reader: ObjectReaderService,
-    private readonly locations: LocationRepository,
   ) {}
 
   private key(inst: RetrievableInstance): string {
@@ -108,7 +106,9 @@ export class ObjectIndexService {
   /** A stream of one range, failing at its end if the bytes differ (for values too large to buffer). */
   async stream(inst: RetrievableInstance, range: ByteRange): Promise<Readable> {
     const source = await this.open(inst, range.offset, range.offset + range.length);
-    const check = new RangeCheck(range, (detail) => this.corrupt(inst, detail).catch((e: Error) => e));
+    const check = new DigestCheck(range.length, range.sha256, () =>
+      this.corrupt(inst, `bytes ${range.offset}..${range.offset + range.length - 1} differ from the verified read`).catch((e: Error) => e),
+    );
     source.on('error', (e) => check.destroy(e));
     return source.pipe(check);
   }
@@ -120,7 +120,7 @@ export class ObjectIndexService {
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
         this.evict(this.key(inst));
-        await this.mark(inst, LocationStatus.Missing, e.message);
+        await this.reader.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
       }
       if (e instanceof RangeError) return this.corrupt(inst, e.message);
@@ -136,34 +136,10 @@ export class ObjectIndexService {
 
   private async corrupt(inst: RetrievableInstance, detail: string): Promise<never> {
     this.evict(this.key(inst));
-    await this.mark(inst, LocationStatus.Corrupt, detail);
+    await this.reader.markUnavailable(inst, LocationStatus.Corrupt, detail);
     throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
   }
 
-  private async mark(inst: RetrievableInstance, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string) {
-    this.logger.error(`${status} object for ${inst.sopIuid} at ${inst.location?.storageId}:${inst.location?.objectKey}: ${detail}`);
-    await this.locations.markUnreadable(inst.location!.id, status, detail).catch((e) => this.logger.error(`cannot mark location: ${e}`));
-  }
+
 }
 
-/** Pass-through that fails at the end when the bytes differ from a verified range. */
-class RangeCheck extends Transform {
-  private readonly hash = createHash('sha256');
-  private size = 0;
-  constructor(
-    private readonly range: ByteRange,
-    private readonly onMismatch: (detail: string) => Promise<unknown>,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-    this.size += chunk.length;
-    this.hash.update(chunk);
-    cb(null, chunk);
-  }
-  override _flush(cb: TransformCallback) {
-    if (this.size === this.range.length && this.hash.digest('hex') === this.range.sha256) return cb();
-    const detail = `bytes ${this.range.offset}..${this.range.offset + this.range.length - 1} differ from the verified read`;
-    void this.onMismatch(detail).then((e) => cb(e instanceof Error ? e : new Error(detail)));
-  }
-}
