@@ -51,3 +51,31 @@ describe('single-role apps', () => {
     expect(parts.map((p) => sha256(datasetBytes(p))).sort()).toEqual(files.map((f) => sha256(datasetBytes(readFileSync(f.path)))).sort());
   });
 });
+
+describe('worker processes', () => {
+  it('VNA_WORKERS=2: two processes share the DICOM and HTTP ports; every store is acknowledged and indexed once', async () => {
+    const a = await Archive.start({ env: { VNA_WORKERS: '2', VNA_LOG_LEVEL: 'debug' } });
+    started.push(a);
+    const work = mkdtempSync(path.join(tmpdir(), 'vna-workers-'));
+    const studies = [uid(), uid(), uid(), uid()];
+    const files = await generateStudies(work, studies.map((s, i) => ({
+      patientId: `W${i}`, patientName: `Worker^${i}`, studyUid: s, studyDate: '20240402',
+      series: [{ seriesUid: uid(), modality: 'CT', instances: 5 }],
+    })));
+    const runs = await Promise.all(studies.map((s) => run('storescu', ['-v', '+sd', '+r', ...a.dcmArgs(), path.join(work, s)])));
+    expect(runs.map((r) => storeResponses(r.stderr).ok)).toEqual([5, 5, 5, 5]);
+    await a.waitIndexed(20);
+    // Both workers took associations (the supervisor spreads connections round-robin): the log
+    // lines of ended associations carry two different process ids.
+    const pids = new Set(
+      readFileSync(a.logFile, 'utf8').split('\n').filter((l) => l.includes('association with'))
+        .map((l) => /\[Nest\] (\d+)/.exec(l.replace(/\x1b\[[0-9;]*m/g, ''))?.[1]),
+    );
+    pids.delete(undefined);
+    expect(pids.size).toBe(2);
+    const q = await fetch(`${a.http}/dicom-web/studies?PatientID=W*`).then((x) => x.json() as Promise<unknown[]>);
+    expect(q).toHaveLength(4);
+    const rows = await a.db.query(`SELECT sop_iuid FROM instance`);
+    expect(rows.rows.map((r) => r.sop_iuid).sort()).toEqual(files.map((f) => f.sopInstanceUid).sort());
+  });
+});

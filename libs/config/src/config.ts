@@ -107,6 +107,10 @@ export class EnvironmentVariables {
   @IsOptional() @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   VNA_LOG_LEVEL?: string;
 
+  /** Worker processes sharing the DICOM and HTTP ports (Node cluster); 1 = this process only. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64)
+  VNA_WORKERS?: number;
+
   /**
    * Known AEs seeded into the registry at boot: comma-separated `AETITLE@host:port`
    * (e.g. `PACS1@10.0.0.5:104,VIEWER@[::1]:11113`). Existing titles get the configured host/port;
@@ -192,6 +196,8 @@ export interface VnaConfig {
   reconcileIntervalMs: number;
   acceptedCallingAets: string[];
   logLevel: string;
+  /** VNA_WORKERS: processes sharing the DICOM and HTTP ports. */
+  workers: number;
   /** VNA_AES: AEs upserted into the registry at boot. */
   knownAes: ConfiguredAe[];
   /** VNA_REQUIRE_KNOWN_AES: only registered AEs may associate, each limited to its permissions. */
@@ -257,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     reconcileIntervalMs: (vars.VNA_RECONCILE_INTERVAL_S ?? 60) * 1000,
     acceptedCallingAets: (vars.VNA_ACCEPTED_CALLING_AETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     logLevel: vars.VNA_LOG_LEVEL ?? 'log',
+    workers: vars.VNA_WORKERS ?? 1,
     knownAes: configuredAes.aes,
     requireKnownAes: vars.VNA_REQUIRE_KNOWN_AES ?? false,
   };
