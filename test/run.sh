@@ -46,8 +46,8 @@ export TCP_NODELAY=1
 export VNA_TEST_PG_URL="${VNA_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export VNA_TEST_REDIS_URL="${VNA_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
-log "type-check"
-npx tsc --noEmit -p tsconfig.json
+log "check (type-check + lint)"
+npm run check --silent
 log "build"
 npm run build --silent
 log "tests"

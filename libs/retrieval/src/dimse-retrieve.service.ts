@@ -116,7 +116,7 @@ export class DimseRetrieveService {
         const current = load(k);
         loads.delete(k);
         const next = found[k + 1];
-        if (next && (next.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES) load(k + 1);
+        if (next && (next.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES) void load(k + 1); // its rejection is kept for whoever awaits it
         return current;
       },
     }));
