@@ -7,7 +7,9 @@ import { IndexerService } from './indexer.service.js';
 export const INDEXER_CONCURRENCY = Symbol('INDEXER_CONCURRENCY');
 
 /** Thin: one switch, one service call per job name; an unknown name throws. */
-@Processor(QueueName.Index)
+// A job whose worker died (kill -9) is "stalled": BullMQ hands it to another worker once its lock
+// lapses. Check often, so a study whose job was running at a crash is indexed within seconds.
+@Processor(QueueName.Index, { stalledInterval: 5000 })
 export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(IndexProcessor.name);
 

@@ -49,7 +49,14 @@ export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
     } else {
       if (!existsSync(path.join(dir, 'PG_VERSION'))) {
         logger.log(`initialising embedded PostgreSQL in ${dir}`);
-        await pg.initialise();
+        try {
+          await pg.initialise();
+        } catch (e) {
+          const asRoot = userInfo().uid === 0
+            ? ' Started as root, PostgreSQL runs as the user "postgres": VNA_DATA_DIR and every parent directory must be traversable by it (chmod o+x).'
+            : '';
+          throw new Error(`cannot initialise the embedded PostgreSQL in ${dir}: ${(e as Error).message.trim()}.${asRoot} Or set DATABASE_URL.`);
+        }
       }
       await pg.start();
       try {
