@@ -44,8 +44,10 @@ export async function prepareRuntime(config: VnaConfig): Promise<Runtime> {
       logger.warn(`stopped the embedded PostgreSQL left running by a previous process (killed?) on ${dir}`);
     }
     if (await postgresAnswers(databaseUrl)) {
-      // Something else answers on our port (not our data directory): use it as it is.
-      logger.warn(`a PostgreSQL already answers on port ${EMBEDDED_PG_PORT}; using it`);
+      // Another archive's embedded server (another data directory): never share it silently.
+      throw new Error(
+        `port ${EMBEDDED_PG_PORT} of the embedded PostgreSQL is taken by a server that is not ${dir}: stop it, or set DATABASE_URL`,
+      );
     } else {
       if (!existsSync(path.join(dir, 'PG_VERSION'))) {
         logger.log(`initialising embedded PostgreSQL in ${dir}`);
