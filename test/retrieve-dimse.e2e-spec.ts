@@ -21,9 +21,13 @@ import {
   sleep,
   storeResponses,
   uid,
+  PYDICOM_TEST_FILES,
+  pydicomFilesByStorescuFlag,
+  generatedStudyUid,
+  metaValue,
 } from './support/archive.js';
 
-const PYDICOM_FILES = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
+const PYDICOM_FILES = PYDICOM_TEST_FILES;
 
 /** A dcmtk storescp writing exactly what it receives (+B) into its own directory. */
 class StoreScp {
@@ -77,20 +81,6 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /** A group 0002 string value of a Part 10 file (0x0003 = Media Storage SOP Instance UID, 0x0010 = TS). */
-function metaValue(file: Buffer, element: number): string | null {
-  if (file.toString('latin1', 128, 132) !== 'DICM') return null;
-  let off = 132;
-  while (off + 8 <= file.length && file.readUInt16LE(off) === 0x0002) {
-    const el = file.readUInt16LE(off + 2);
-    const vr = file.toString('latin1', off + 4, off + 6);
-    const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN'].includes(vr);
-    const len = long ? file.readUInt32LE(off + 8) : file.readUInt16LE(off + 6);
-    const start = off + (long ? 12 : 8);
-    if (el === element) return file.toString('latin1', start, start + len).replace(/[\0 ]+$/, '');
-    off = start + len;
-  }
-  return null;
-}
 
 interface RetrieveOutcome {
   code: number;
@@ -365,8 +355,8 @@ describe('C-MOVE / C-GET SCP and the AE registry', () => {
     ]);
     await storeFiles(files);
     await archive.waitIndexed(7 + files.length);
-    const moveStudy = readStudyUid(files[0]!.path);
-    const getStudy = readStudyUid(files[5]!.path);
+    const moveStudy = generatedStudyUid(files[0]!.path);
+    const getStudy = generatedStudyUid(files[5]!.path);
 
     const damage = async (sops: { missing: string; corrupt: string }) => {
       const keyOf = async (sop: string) =>
@@ -440,18 +430,7 @@ describe('C-MOVE / C-GET SCP and the AE registry', () => {
   });
 
   it('pydicom test files: stored in their own syntaxes, C-MOVEd back byte for byte', async () => {
-    const flagFor: Record<string, string> = {
-      '1.2.840.10008.1.2': '-xi', '1.2.840.10008.1.2.1': '-xe', '1.2.840.10008.1.2.2': '-xb', '1.2.840.10008.1.2.1.99': '-xd',
-      '1.2.840.10008.1.2.4.50': '-xy', '1.2.840.10008.1.2.4.51': '-xx', '1.2.840.10008.1.2.4.57': '-xs',
-      '1.2.840.10008.1.2.4.70': '-xs', '1.2.840.10008.1.2.4.80': '-xt', '1.2.840.10008.1.2.4.81': '-xu',
-      '1.2.840.10008.1.2.4.90': '-xv', '1.2.840.10008.1.2.4.91': '-xw', '1.2.840.10008.1.2.5': '-xr',
-    };
-    const groups = new Map<string, string[]>();
-    for (const f of readdirSync(PYDICOM_FILES).filter((n) => n.endsWith('.dcm'))) {
-      const ts = metaValue(readFileSync(path.join(PYDICOM_FILES, f)), 0x0010);
-      const flag = (ts && flagFor[ts]) ?? '-xe';
-      groups.set(flag, [...(groups.get(flag) ?? []), path.join(PYDICOM_FILES, f)]);
-    }
+    const groups = pydicomFilesByStorescuFlag();
     // storescu re-encodes some files on the way (no meta header, odd encodings): to know exactly
     // what goes on the wire, send the same files to a bit-preserving storescp first.
     const capture = new StoreScp('VNA', await freePort(), path.join(work, 'capture'));
@@ -532,7 +511,7 @@ describe('VNA_REQUIRE_KNOWN_AES=true', () => {
     s = await run('storescu', ['-v', ...strict.dcmArgs('KNOWNSCU'), file!.path]);
     expect(storeResponses(s.stderr).ok).toBe(1);
     await strict.waitIndexed(1);
-    const study = readStudyUid(file!.path);
+    const study = generatedStudyUid(file!.path);
     const find = await run('findscu', ['-v', '-S', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...strict.dcmArgs('VIEWONLY')]);
     expect(find.stderr + find.stdout).toMatch(/Received Final Find Response \(Success\)/);
     const mv = outcome(
@@ -543,7 +522,3 @@ describe('VNA_REQUIRE_KNOWN_AES=true', () => {
   });
 });
 
-function readStudyUid(file: string): string {
-  // Generated files: <dir>/<study>/<series>/<n>.dcm
-  return path.basename(path.dirname(path.dirname(file)));
-}

@@ -10,16 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Archive,
   datasetBytes,
+  generatedStudyUid,
   generateStudies,
   multipart,
+  pydicomFilesByStorescuFlag,
   ROOT,
   run,
   sha256,
   storeResponses,
   uid,
+  PYDICOM_TEST_FILES,
 } from './support/archive.js';
 
-const PYDICOM_FILES = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
 let archive: Archive;
 let work: string;
 
@@ -212,7 +214,7 @@ describe('STOW-RS, re-sends and bad input', () => {
     expect(st.status).toBe(409);
     expect(fails(st.body)).toEqual([0xa900]);
     const rows = await archive.db.query(`SELECT study_iuid FROM instance WHERE sop_iuid = $1`, [sop]);
-    expect(rows.rows).toEqual([{ study_iuid: readStudy(a!.path) }]);
+    expect(rows.rows).toEqual([{ study_iuid: generatedStudyUid(a!.path) }]);
   });
 
   it('raw broken C-STORE payloads get failure statuses; the association and process survive', async () => {
@@ -243,19 +245,8 @@ describe('STOW-RS, re-sends and bad input', () => {
   });
 
   it('stores or clearly refuses every pydicom test file, in its own transfer syntax; the archive stays up', async () => {
-    // storescu proposes one compressed syntax per run: group the files by their transfer syntax.
-    const flagFor: Record<string, string> = {
-      '1.2.840.10008.1.2': '-xi', '1.2.840.10008.1.2.1': '-xe', '1.2.840.10008.1.2.2': '-xb', '1.2.840.10008.1.2.1.99': '-xd',
-      '1.2.840.10008.1.2.4.50': '-xy', '1.2.840.10008.1.2.4.51': '-xx', '1.2.840.10008.1.2.4.57': '-xs',
-      '1.2.840.10008.1.2.4.70': '-xs', '1.2.840.10008.1.2.4.80': '-xt', '1.2.840.10008.1.2.4.81': '-xu',
-      '1.2.840.10008.1.2.4.90': '-xv', '1.2.840.10008.1.2.4.91': '-xw', '1.2.840.10008.1.2.5': '-xr',
-    };
-    const groups = new Map<string, string[]>();
-    for (const f of readdirSync(PYDICOM_FILES).filter((n) => n.endsWith('.dcm'))) {
-      const ts = metaTransferSyntax(readFileSync(path.join(PYDICOM_FILES, f)));
-      const flag = (ts && flagFor[ts]) ?? '-xe';
-      groups.set(flag, [...(groups.get(flag) ?? []), path.join(PYDICOM_FILES, f)]);
-    }
+    // storescu proposes one compressed syntax per run: one run per syntax.
+    const groups = pydicomFilesByStorescuFlag();
     let ok = 0;
     let sent = 0;
     const syntaxes = new Set<string>();
@@ -290,20 +281,6 @@ function readdirSafe(d: string): string[] {
   }
 }
 
-function metaTransferSyntax(file: Buffer): string | null {
-  if (file.toString('latin1', 128, 132) !== 'DICM') return null;
-  const i = file.indexOf(Buffer.from([0x02, 0x00, 0x10, 0x00]), 132);
-  if (i < 0) return null;
-  const len = file.readUInt16LE(i + 6);
-  return file.toString('latin1', i + 8, i + 8 + len).replace(/[\0 ]+$/, '');
-}
-
-function readStudy(file: string): string {
-  const b = readFileSync(file);
-  const i = b.indexOf(Buffer.from([0x20, 0x00, 0x0d, 0x00]));
-  const len = b.readUInt16LE(i + 6);
-  return b.toString('latin1', i + 8, i + 8 + len).replace(/\0$/, '');
-}
 
 /** Open an association, start a C-STORE data set, then reset the connection. */
 async function abortMidDataset(port: number): Promise<void> {

@@ -9,9 +9,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, type GeneratedFile, run, sha256, sleep, storeResponses, uid } from './support/archive.js';
+import {
+  Archive,
+  datasetBytes,
+  generateStudies,
+  type GeneratedFile,
+  run,
+  sha256,
+  sleep,
+  storeResponses,
+  uid,
+  PYDICOM_TEST_FILES,
+} from './support/archive.js';
 
-const PYDICOM_FILES = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
+const PYDICOM_FILES = PYDICOM_TEST_FILES;
 const ANY_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*';
 let archive: Archive;
 let work: string;

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -256,4 +256,48 @@ export function multipart(parts: Array<{ type: string; body: Buffer }>): { body:
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/related; type="application/dicom"; boundary=${boundary}` };
+}
+
+/** pydicom's own test files (Debian python3-pydicom): many vendors' quirks and transfer syntaxes. */
+export const PYDICOM_TEST_FILES = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
+
+/** A value of the file meta group (0002,element) of a Part 10 file, or null. */
+export function metaValue(file: Buffer, element: number): string | null {
+  if (file.toString('latin1', 128, 132) !== 'DICM') return null;
+  let off = 132;
+  while (off + 8 <= file.length && file.readUInt16LE(off) === 0x0002) {
+    const el = file.readUInt16LE(off + 2);
+    const vr = file.toString('latin1', off + 4, off + 6);
+    const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN'].includes(vr);
+    const len = long ? file.readUInt32LE(off + 8) : file.readUInt16LE(off + 6);
+    const start = off + (long ? 12 : 8);
+    if (el === element) return file.toString('latin1', start, start + len).replace(/[\0 ]+$/, '');
+    off = start + len;
+  }
+  return null;
+}
+
+/** storescu's option proposing each transfer syntax (it proposes one compressed syntax per run). */
+const STORESCU_FLAG: Record<string, string> = {
+  '1.2.840.10008.1.2': '-xi', '1.2.840.10008.1.2.1': '-xe', '1.2.840.10008.1.2.2': '-xb', '1.2.840.10008.1.2.1.99': '-xd',
+  '1.2.840.10008.1.2.4.50': '-xy', '1.2.840.10008.1.2.4.51': '-xx', '1.2.840.10008.1.2.4.57': '-xs',
+  '1.2.840.10008.1.2.4.70': '-xs', '1.2.840.10008.1.2.4.80': '-xt', '1.2.840.10008.1.2.4.81': '-xu',
+  '1.2.840.10008.1.2.4.90': '-xv', '1.2.840.10008.1.2.4.91': '-xw', '1.2.840.10008.1.2.5': '-xr',
+};
+
+/** The pydicom test files grouped by the storescu option that sends each in its own syntax. */
+export function pydicomFilesByStorescuFlag(): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const f of readdirSync(PYDICOM_TEST_FILES).filter((n) => n.endsWith('.dcm'))) {
+    const file = path.join(PYDICOM_TEST_FILES, f);
+    const ts = metaValue(readFileSync(file), 0x0010);
+    const flag = (ts && STORESCU_FLAG[ts]) ?? '-xe';
+    groups.set(flag, [...(groups.get(flag) ?? []), file]);
+  }
+  return groups;
+}
+
+/** Study Instance UID of a file made by generateStudies (<dir>/<study>/<series>/<n>.dcm). */
+export function generatedStudyUid(file: string): string {
+  return path.basename(path.dirname(path.dirname(file)));
 }
