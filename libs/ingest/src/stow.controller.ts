@@ -1,3 +1,4 @@
+import { isValidUid } from '#vna/dicom';
 import { Controller, HttpException, HttpStatus, Logger, Param, Post, Req, Res } from '@nestjs/common';
 import Dicer from 'dicer';
 import type { Request, Response } from 'express';
@@ -6,8 +7,6 @@ import { IngestError } from './ingest.errors.js';
 import { IngestService, type IngestResult } from './ingest.service.js';
 import { failureReasonFor } from './status-map.js';
 import { StowLimits } from './stow-limits.js';
-
-const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
 
 interface PartFailure {
   sopClassUid?: string;
@@ -33,7 +32,7 @@ export class StowController {
 
   @Post(':study')
   async storeStudy(@Param('study') study: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    if (!UID_RE.test(study) || study.length > 64) {
+    if (!isValidUid(study)) {
       throw new HttpException(`invalid Study Instance UID "${study}" in the path`, HttpStatus.BAD_REQUEST);
     }
     await this.stow(req, res, study);

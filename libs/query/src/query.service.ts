@@ -8,6 +8,7 @@ import {
   type QuerySpec,
   ATTRIBUTE_BY_TAG,
 } from '#vna/catalog';
+import { isValidUid } from '#vna/dicom';
 import { Injectable } from '@nestjs/common';
 import { resolveTag, vrOf } from './dictionary.js';
 
@@ -22,7 +23,6 @@ export const QIDO_DEFAULTS: Record<Exclude<QueryLevel, QueryLevel.Patient>, stri
 };
 
 const RESERVED_QIDO_PARAMS = new Set(['limit', 'offset', 'includefield', 'fuzzymatching', 'orderby', 'accept', 'charset']);
-const UID_RE = /^[0-9]+(\.[0-9]+)*$/;
 const DATE_RE = /^\d{8}$/;
 const TIME_RE = /^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$/;
 const MAX_LIMIT = 10_000;
@@ -196,7 +196,7 @@ export class QueryService {
     const vr = def?.vr ?? vrOf(tag);
     if (vr === 'UI') {
       const uids = value.split(listSeparator === ',' ? /[,\\]/ : /\\/).map((u) => u.trim()).filter(Boolean);
-      for (const u of uids) if (!UID_RE.test(u) || u.length > 64) throw new QueryError(`"${name}" has an invalid UID "${u}"`, name);
+      for (const u of uids) if (!isValidUid(u)) throw new QueryError(`"${name}" has an invalid UID "${u}"`, name);
       return uids.length === 1 ? { tag, kind: 'single', value: uids[0]! } : { tag, kind: 'list', values: uids };
     }
     if (vr === 'DA' || vr === 'TM' || vr === 'DT') {
@@ -229,7 +229,7 @@ export class QueryService {
   }
 
   private uidFilter(tag: string, uid: string, name: string): Filter {
-    if (!UID_RE.test(uid) || uid.length > 64) throw new QueryError(`invalid ${name} "${uid}"`, name);
+    if (!isValidUid(uid)) throw new QueryError(`invalid ${name} "${uid}"`, name);
     return { tag, kind: 'single', value: uid };
   }
 }

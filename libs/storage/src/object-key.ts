@@ -1,3 +1,4 @@
+import { isValidUid as isDicomUid } from '#vna/dicom';
 /**
  * Object keys of stored DICOM instances, derived only from UIDs (never from patient data):
  *
@@ -17,8 +18,7 @@ export interface ObjectKeyParts {
   version: string;
 }
 
-/** DICOM UID syntax as accepted here (PS3.5 9.1, without the no-leading-zero rule). */
-const UID = /^[0-9]+(\.[0-9]+)*$/;
+/** UID syntax (PS3.5 9.1, without the no-leading-zero rule) is checked by #vna/dicom isValidUid. */
 const MAX_UID_LENGTH = 64;
 /** Lower case only: keys must not collide on case-insensitive filesystems. */
 const VERSION = /^[0-9a-z]{1,32}$/;
@@ -34,7 +34,7 @@ export class InvalidUidError extends Error {
 }
 
 export function isValidUid(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= MAX_UID_LENGTH && UID.test(value);
+  return typeof value === 'string' && isDicomUid(value);
 }
 
 function checkUid(field: string, value: string): void {
