@@ -96,6 +96,10 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(256)
   VNA_INDEXER_CONCURRENCY?: number;
 
+  /** How long an index job waits for more instances of its study before it runs (ms). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(60_000)
+  VNA_INDEX_DELAY_MS?: number;
+
   /** Seconds between reconciler passes (re-enqueue received-but-unindexed instances). */
   @IsOptional() @Transform(toInt) @IsInt() @Min(1)
   VNA_RECONCILE_INTERVAL_S?: number;
@@ -193,6 +197,8 @@ export interface VnaConfig {
   hotStorage: { kind: 'fs'; path: string } | { kind: 's3'; s3: S3Settings };
   stowMaxBytes: number;
   indexerConcurrency: number;
+  /** VNA_INDEX_DELAY_MS: an index job waits this long, so a study's instances index in batches. */
+  indexDelayMs: number;
   reconcileIntervalMs: number;
   acceptedCallingAets: string[];
   logLevel: string;
@@ -260,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     hotStorage: hotKind === 's3' && s3 ? { kind: 's3', s3 } : { kind: 'fs', path: path.resolve(vars.VNA_HOT_PATH ?? path.join(dataDir, 'storage', 'hot')) },
     stowMaxBytes: vars.VNA_STOW_MAX_BYTES ?? 4 * 1024 ** 3,
     indexerConcurrency: vars.VNA_INDEXER_CONCURRENCY ?? 8,
+    indexDelayMs: vars.VNA_INDEX_DELAY_MS ?? 500,
     reconcileIntervalMs: (vars.VNA_RECONCILE_INTERVAL_S ?? 60) * 1000,
     acceptedCallingAets: (vars.VNA_ACCEPTED_CALLING_AETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     logLevel: vars.VNA_LOG_LEVEL ?? 'log',

@@ -38,7 +38,7 @@ export class IndexerService {
    * finishing could not enqueue (the job id was taken), so look again now that it is free.
    */
   async afterIndexStudy(studyIuid: string): Promise<void> {
-    if (await this.index.hasReceived(studyIuid)) await this.jobs.queue({ name: JobName.IndexStudy, data: { studyIuid } });
+    if (await this.index.hasReceived(studyIuid)) await this.jobs.queue({ name: JobName.IndexStudy, data: { studyIuid } }, { coalesce: false });
   }
 
   /**
@@ -52,7 +52,7 @@ export class IndexerService {
     for (;;) {
       const studies = await this.index.studiesWithReceived(500, after);
       if (studies.length === 0) break;
-      await this.jobs.queueAll(studies.map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } })));
+      await this.jobs.queueAll(studies.map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } })), { coalesce: false });
       total += studies.length;
       after = studies[studies.length - 1]!;
     }

@@ -1,43 +1,80 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { type JobItem, jobDelayFor, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
+import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayFor, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
 
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
 export class JobQueueService {
   private readonly queues: Record<QueueName, Queue>;
+  private readonly delays: JobDelays;
+  /**
+   * Delayed dedup jobs this process added, by job id, with the time they become due. A job added
+   * with delay D cannot start before it is due, and it reads its work from the database when it
+   * runs; so until then a second add of the same id is a no-op that need not reach Redis. Only
+   * the first half of the delay is used, as a margin against timer and clock slack.
+   */
+  private readonly dueAt = new Map<string, number>();
 
-  constructor(@InjectQueue(QueueName.Index) index: Queue) {
+  constructor(@InjectQueue(QueueName.Index) index: Queue, @Optional() @Inject(JOB_DELAYS) delays?: JobDelays) {
     this.queues = { [QueueName.Index]: index };
+    this.delays = delays ?? DEFAULT_JOB_DELAYS;
   }
 
-  async queue(job: JobItem): Promise<void> {
-    await this.queueAll([job]);
+  /**
+   * `coalesce: false` always reaches Redis: for callers that know the job with this id may have
+   * just run (the indexer's post-job check) or may be lost (the reconciler).
+   */
+  async queue(job: JobItem, options: { coalesce?: boolean } = {}): Promise<void> {
+    await this.queueAll([job], options);
   }
 
-  async queueAll(jobs: JobItem[]): Promise<void> {
+  async queueAll(all: JobItem[], { coalesce = true }: { coalesce?: boolean } = {}): Promise<void> {
+    const now = performance.now();
+    const jobs = all.filter((job) => {
+      const delay = jobDelayFor(job, this.delays);
+      if (delay <= 0) return true;
+      if (!coalesce) {
+        this.dueAt.set(jobIdFor(job), now + delay);
+        return true;
+      }
+      const id = jobIdFor(job);
+      const due = this.dueAt.get(id);
+      if (due !== undefined && now < due - delay / 2) return false;
+      this.dueAt.set(id, now + delay);
+      return true;
+    });
+    if (this.dueAt.size > 10_000) {
+      for (const [id, due] of this.dueAt) if (due <= now) this.dueAt.delete(id);
+    }
     const byQueue = new Map<QueueName, JobItem[]>();
     for (const job of jobs) {
       const q = QUEUE_FOR_JOB[job.name];
       byQueue.set(q, [...(byQueue.get(q) ?? []), job]);
     }
-    for (const [q, items] of byQueue) {
-      await this.queues[q].addBulk(
-        items.map((job) => ({
-          name: job.name,
-          data: job.data,
-          opts: {
-            jobId: jobIdFor(job),
-            delay: jobDelayFor(job),
-            attempts: 10,
-            backoff: { type: 'exponential', delay: 1000 },
-            removeOnComplete: true,
-            removeOnFail: true,
-          },
-        })),
-      );
+    try {
+      for (const [q, items] of byQueue) await this.add(q, items);
+    } catch (e) {
+      for (const job of jobs) this.dueAt.delete(jobIdFor(job));
+      throw e;
     }
+  }
+
+  private async add(q: QueueName, items: JobItem[]): Promise<void> {
+    await this.queues[q].addBulk(
+      items.map((job) => ({
+        name: job.name,
+        data: job.data,
+        opts: {
+          jobId: jobIdFor(job),
+          delay: jobDelayFor(job, this.delays),
+          attempts: 10,
+          backoff: { type: 'exponential', delay: 1000 },
+          removeOnComplete: true,
+          removeOnFail: true,
+        },
+      })),
+    );
   }
 
   /** Jobs waiting or running in a queue (for tests and health). */

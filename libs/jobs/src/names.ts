@@ -32,13 +32,24 @@ export function jobIdFor(job: JobItem): string {
   }
 }
 
-/**
- * Delay before a job runs (ms). Index jobs need none: instances arriving while a study's job runs
- * are picked up by its next batch, so bursts batch by themselves.
- */
-export function jobDelayFor(job: JobItem): number {
+/** Delays before jobs run (ms), from the configuration (VNA_INDEX_DELAY_MS). */
+export interface JobDelays {
+  /**
+   * An index job waits this long before it runs, so the instances of a study that arrive
+   * meanwhile ride on it (its job id is taken) and are indexed in one batch: a study sent at
+   * hundreds of instances per second costs a few index transactions instead of one per instance.
+   */
+  indexStudyMs: number;
+}
+
+export const DEFAULT_JOB_DELAYS: JobDelays = { indexStudyMs: 500 };
+
+/** Injection token for the JobDelays of this process. */
+export const JOB_DELAYS = Symbol('JOB_DELAYS');
+
+export function jobDelayFor(job: JobItem, delays: JobDelays): number {
   switch (job.name) {
     case JobName.IndexStudy:
-      return 0;
+      return delays.indexStudyMs;
   }
 }

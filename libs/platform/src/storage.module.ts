@@ -1,6 +1,7 @@
 import { type VnaConfig, VNA_CONFIG } from '#vna/config';
 import { HOT_STORAGE, StowLimits } from '#vna/ingest';
 import { INDEXER_CONCURRENCY, RECONCILE_INTERVAL_MS } from '#vna/indexer';
+import { JOB_DELAYS, type JobDelays } from '#vna/jobs';
 import { createStorage, STORAGE_REGISTRY, type StorageBackend, StorageRegistry } from '#vna/storage';
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 
@@ -37,9 +38,10 @@ export class CoreModule {
         { provide: StowLimits, useValue: new StowLimits(config.stowMaxBytes) },
         { provide: RECONCILE_INTERVAL_MS, useValue: config.reconcileIntervalMs },
         { provide: INDEXER_CONCURRENCY, useValue: config.indexerConcurrency },
+        { provide: JOB_DELAYS, useValue: { indexStudyMs: config.indexDelayMs } satisfies JobDelays },
         { provide: RETRIEVE_AE_TITLE, useValue: config.aeTitle },
       ],
-      exports: [VNA_CONFIG, HOT_STORAGE, STORAGE_REGISTRY, StowLimits, RECONCILE_INTERVAL_MS, INDEXER_CONCURRENCY, RETRIEVE_AE_TITLE],
+      exports: [VNA_CONFIG, HOT_STORAGE, STORAGE_REGISTRY, StowLimits, RECONCILE_INTERVAL_MS, INDEXER_CONCURRENCY, JOB_DELAYS, RETRIEVE_AE_TITLE],
     };
   }
 }
