@@ -11,6 +11,13 @@ DIR="$VNA_BENCH_DIR/vna"
 PIDF="$DIR/vna.pid"
 mkdir -p "$DIR"
 
+# The archive outlives this script: it must not inherit descriptors such as a caller's flock(1) lock.
+closefds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+  exec "$@"
+}
+
 stop() {
   if [ -f "$PIDF" ] && kill -0 "$(cat "$PIDF")" 2>/dev/null; then
     kill -TERM "$(cat "$PIDF")"
@@ -29,7 +36,7 @@ case "${1:-}" in
     [ -f "$ROOT/dist/apps/vna/src/main.js" ] || (cd "$ROOT" && npm run build --silent)
     DATABASE_URL="$BENCH_PG/$BENCH_DB" REDIS_URL="redis://127.0.0.1:6379/$BENCH_REDIS_DB" VNA_DATA_DIR="$DIR/data" \
       VNA_AES="${VNA_AES:-BENCHSCU@127.0.0.1:11113}" VNA_AE_TITLE=VNA VNA_DIMSE_PORT="${ARCHIVE_DIMSE_PORT:-11112}" VNA_HTTP_PORT="${VNA_HTTP_PORT:-8080}" VNA_LOG_LEVEL=${VNA_LOG_LEVEL:-warn} \
-      setsid node ${VNA_NODE_FLAGS:-} "$ROOT/dist/apps/vna/src/main.js" >> "$DIR/current.log" 2>&1 < /dev/null &
+      closefds setsid node ${VNA_NODE_FLAGS:-} "$ROOT/dist/apps/vna/src/main.js" >> "$DIR/current.log" 2>&1 < /dev/null &
     echo $! > "$PIDF"
     for _ in $(seq 1 300); do
       curl -sf "http://127.0.0.1:${VNA_HTTP_PORT:-8080}/api/health" >/dev/null && exit 0

@@ -75,16 +75,31 @@ export class DicomStructureCheck extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.phase === 'off') return cb();
-    if (this.phase === 'preamble') return cb(new DicomStructureError('not a DICOM Part 10 file: shorter than its preamble'));
-    if (this.skip > 0) {
-      return cb(new DicomStructureError(`truncated: the data set ends ${this.skip} bytes before its last element's value does`));
+    try {
+      this.finish();
+    } catch (e) {
+      cb(e as Error);
+      return;
     }
-    if (this.buf.length > 0) return cb(new DicomStructureError(`truncated: ${this.buf.length} bytes of an incomplete element header at the end`));
-    if (this.phase === 'meta') return cb(new DicomStructureError('truncated: the file ends inside its file meta group'));
-    if (this.stack.length !== 1) return cb(new DicomStructureError('truncated: the data set ends inside a sequence or item'));
-    if (this.elements === 0) return cb(new DicomStructureError('empty data set'));
     cb();
+  }
+
+  /** Check the next bytes without piping (throws DicomStructureError). */
+  update(chunk: Buffer): void {
+    this.consume(chunk);
+  }
+
+  /** All bytes seen: throws DicomStructureError when the object ended early. */
+  finish(): void {
+    if (this.phase === 'off') return;
+    if (this.phase === 'preamble') throw new DicomStructureError('not a DICOM Part 10 file: shorter than its preamble');
+    if (this.skip > 0) {
+      throw new DicomStructureError(`truncated: the data set ends ${this.skip} bytes before its last element's value does`);
+    }
+    if (this.buf.length > 0) throw new DicomStructureError(`truncated: ${this.buf.length} bytes of an incomplete element header at the end`);
+    if (this.phase === 'meta') throw new DicomStructureError('truncated: the file ends inside its file meta group');
+    if (this.stack.length !== 1) throw new DicomStructureError('truncated: the data set ends inside a sequence or item');
+    if (this.elements === 0) throw new DicomStructureError('empty data set');
   }
 
   private consume(chunk: Buffer) {

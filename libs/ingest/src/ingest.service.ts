@@ -83,12 +83,9 @@ export class IngestService {
     const check = new DicomStructureCheck(
       input.kind === 'dataset' ? { mode: 'dataset', transferSyntaxUid: input.transferSyntaxUid } : { mode: 'part10' },
     );
-    input.data.on('error', (e) => check.destroy(e));
-    // writeTemp reports the check's error through its promise; never let it escape as 'error'.
-    check.on('error', () => undefined);
     let temp: TempObject;
     try {
-      temp = await this.hot.writeTemp(input.data.pipe(check), { prefix, headBytes: HEAD_BYTES });
+      temp = await this.hot.writeTemp(input.data, { prefix, headBytes: HEAD_BYTES, inspect: check });
     } catch (e) {
       throw this.writeError(e);
     }

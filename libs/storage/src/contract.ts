@@ -28,6 +28,17 @@ export interface WriteOptions {
   headBytes?: number;
   /** Optional bytes written before the stream (e.g. a Part 10 preamble + file meta group). */
   prefix?: Buffer;
+  /**
+   * Sees every chunk of the stream (not the prefix) in order, and its end, before the object is
+   * made durable; an exception from it fails the write (e.g. a structure check of the bytes).
+   * Cheaper than piping through a Transform.
+   */
+  inspect?: ByteInspector;
+}
+
+export interface ByteInspector {
+  update(chunk: Buffer): void;
+  finish(): void;
 }
 
 export interface ObjectStat {

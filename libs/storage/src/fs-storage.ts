@@ -32,7 +32,7 @@ import {
   normalizeRange,
   TEMP_DIR,
 } from './keys.js';
-import { ByteMeter, checkWriteOptions, discard, meteredBytes } from './meter.js';
+import { ByteMeter, checkWriteOptions, chunkToBuffer, discard } from './meter.js';
 
 export interface FsStorageOptions {
   logger?: StorageLogger;
@@ -42,15 +42,33 @@ export interface FsStorageOptions {
 const NO_HARDLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 const COMMIT_ATTEMPTS = 5;
 const WRITE_BATCH = 1024 * 1024;
+const KNOWN_DIRS_MAX = 100_000;
 
-/** Writes all of `data` at the current position (write() may write fewer bytes than asked). */
-async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    if (bytesWritten <= 0) throw new Error('write() made no progress');
-    offset += bytesWritten;
+/**
+ * Writes all of `buffers` (`length` bytes) at the current position; writev() may write fewer bytes
+ * than asked, so the rest is written again. Returns the bytes written.
+ */
+async function writevFully(handle: FileHandle, buffers: Buffer[], length: number): Promise<number> {
+  let pending = buffers;
+  let left = length;
+  while (left > 0) {
+    const { bytesWritten } = await handle.writev(pending);
+    if (bytesWritten <= 0) throw new Error('writev() made no progress');
+    left -= bytesWritten;
+    if (left === 0) break;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const b of pending) {
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+    pending = rest;
   }
+  return length;
 }
 
 function errnoCode(err: unknown): string | undefined {
@@ -85,6 +103,8 @@ export class FsStorage implements StorageBackend {
   private readonly tempDir: string;
   private readonly fsync: boolean;
   private readonly logger: StorageLogger | undefined;
+  /** Directories that existed at a recent commit (skips a mkdir per object). */
+  private readonly knownDirs = new Set<string>();
 
   constructor(config: FsStorageConfig, options: FsStorageOptions = {}) {
     if (config.kind !== 'fs') throw new TypeError(`FsStorage needs kind "fs", got ${String(config.kind)}`);
@@ -124,24 +144,37 @@ export class FsStorage implements StorageBackend {
       throw err;
     }
     try {
-      // Small chunks (network reads) are batched into writes of about WRITE_BATCH bytes.
+      // Small chunks (network reads) are batched into writes of about WRITE_BATCH bytes, written
+      // with writev (no copy into one buffer).
       let batch: Buffer[] = [];
       let batchBytes = 0;
-      for await (const chunk of meteredBytes(data, checked.prefix, meter)) {
-        batch.push(chunk);
-        batchBytes += chunk.length;
+      let written = 0;
+      const prefix = checked.prefix;
+      if (prefix !== undefined) {
+        meter.update(prefix);
+        batch.push(prefix);
+        batchBytes = prefix.length;
+      }
+      const inspect = checked.inspect;
+      for await (const chunk of data as AsyncIterable<unknown>) {
+        const buffer = chunkToBuffer(chunk);
+        if (buffer.length === 0) continue;
+        inspect?.update(buffer);
+        meter.update(buffer);
+        batch.push(buffer);
+        batchBytes += buffer.length;
         if (batchBytes >= WRITE_BATCH) {
-          await writeFully(handle, batch.length === 1 ? chunk : Buffer.concat(batch, batchBytes));
+          written += await writevFully(handle, batch, batchBytes);
           batch = [];
           batchBytes = 0;
         }
       }
-      if (batchBytes > 0) await writeFully(handle, Buffer.concat(batch, batchBytes));
-      if (this.fsync) await handle.sync();
-      const written = (await handle.stat()).size;
+      inspect?.finish();
+      if (batchBytes > 0) written += await writevFully(handle, batch, batchBytes);
       if (written !== meter.size) {
-        throw new StorageIntegrityError(this.id, tempKey, `wrote ${meter.size} bytes but file has ${written}`);
+        throw new StorageIntegrityError(this.id, tempKey, `wrote ${written} bytes but ${meter.size} were received`);
       }
+      if (this.fsync) await handle.sync();
       await handle.close();
       handle = undefined;
       // The temporary name itself need not survive a crash (an uncommitted object is garbage);
@@ -168,8 +201,12 @@ export class FsStorage implements StorageBackend {
     // first directory created (mkdir returns it); an existing chain needs only the target synced.
     let syncUpTo = targetDir;
     for (let attempt = 1; ; attempt++) {
-      const created = await mkdir(targetDir, { recursive: true });
-      if (created !== undefined) syncUpTo = created === this.root ? this.root : dirname(created);
+      // A directory this process committed into before is normally still there; when a delete
+      // removed it meanwhile, link() fails with ENOENT and the next attempt creates it.
+      if (attempt > 1 || !this.knownDirs.has(targetDir)) {
+        const created = await mkdir(targetDir, { recursive: true });
+        if (created !== undefined) syncUpTo = created === this.root ? this.root : dirname(created);
+      }
       try {
         await link(source, target);
         break;
@@ -195,6 +232,8 @@ export class FsStorage implements StorageBackend {
       }
     }
     await this.syncDirChain(targetDir, syncUpTo);
+    if (this.knownDirs.size >= KNOWN_DIRS_MAX) this.knownDirs.clear();
+    this.knownDirs.add(targetDir);
     try {
       await unlink(source);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { TempObject, WriteOptions } from './contract.js';
+import type { ByteInspector, TempObject, WriteOptions } from './contract.js';
 
 /** Upper bound for `WriteOptions.headBytes` (the head is kept in memory). */
 export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
@@ -41,6 +41,7 @@ export class ByteMeter {
 export function checkWriteOptions(options: WriteOptions | undefined): {
   headBytes: number;
   prefix: Buffer | undefined;
+  inspect: ByteInspector | undefined;
 } {
   const headBytes = options?.headBytes ?? 0;
   if (!Number.isSafeInteger(headBytes) || headBytes < 0 || headBytes > MAX_HEAD_BYTES) {
@@ -50,7 +51,7 @@ export function checkWriteOptions(options: WriteOptions | undefined): {
   if (prefix !== undefined && !Buffer.isBuffer(prefix)) {
     throw new TypeError('prefix must be a Buffer');
   }
-  return { headBytes, prefix: prefix !== undefined && prefix.length > 0 ? prefix : undefined };
+  return { headBytes, prefix: prefix !== undefined && prefix.length > 0 ? prefix : undefined, inspect: options?.inspect };
 }
 
 /** Only bytes are accepted: a string chunk would need an encoding guess, i.e. could alter data. */
@@ -62,11 +63,12 @@ export function chunkToBuffer(chunk: unknown): Buffer {
   );
 }
 
-/** The bytes to store: `prefix` first, then the stream, each metered. */
+/** The bytes to store: `prefix` first, then the stream, each metered (and inspected). */
 export async function* meteredBytes(
   data: AsyncIterable<unknown>,
   prefix: Buffer | undefined,
   meter: ByteMeter,
+  inspect?: ByteInspector,
 ): AsyncGenerator<Buffer> {
   if (prefix !== undefined) {
     meter.update(prefix);
@@ -75,9 +77,11 @@ export async function* meteredBytes(
   for await (const chunk of data) {
     const buffer = chunkToBuffer(chunk);
     if (buffer.length === 0) continue;
+    inspect?.update(buffer);
     meter.update(buffer);
     yield buffer;
   }
+  inspect?.finish();
 }
 
 /** Destroys the caller's stream after a failed write (as stream.pipeline would), unless done. */

@@ -178,7 +178,7 @@ export class S3Storage implements StorageBackend {
     const name = this.objectName(tempKey);
     const meter = new ByteMeter(checked.headBytes);
     try {
-      await this.upload(name, meteredBytes(data, checked.prefix, meter));
+      await this.upload(name, meteredBytes(data, checked.prefix, meter, checked.inspect));
       await this.verifySize(name, tempKey, meter.size);
       return meter.result(tempKey);
     } catch (err) {
