@@ -1,3 +1,4 @@
+import { DatasetError, decodeDatasetUntil, type DicomDict, TransferSyntax } from '#vna/dimse';
 import dcmjs, { type DenaturalizedDataset, type DicomJsonElement } from 'dcmjs';
 import { Tag } from './tags.js';
 
@@ -32,6 +33,56 @@ export function parsePart10Header(head: Buffer, options: { complete?: boolean } 
   if (head.length < 132 || head.toString('latin1', 128, 132) !== 'DICM') {
     throw new DicomParseError('not a DICOM Part 10 file (no DICM prefix at offset 128)');
   }
+  return parseFast(head) ?? parseWithDcmjs(head, options);
+}
+
+const PIXEL_TAG_NUMBERS = new Set<number>([0x7fe00010, 0x7fe00008, 0x7fe00009]);
+
+/**
+ * The archive's own decoder (#vna/dimse), about five times faster than dcmjs for a header: the
+ * file meta group, then the data set up to the pixel data. Returns undefined (the caller then uses
+ * dcmjs) for what it does not handle: deflated data sets, or any irregular or truncated encoding.
+ */
+function parseFast(head: Buffer): ParsedHeader | undefined {
+  try {
+    const meta = decodeDatasetUntil(head, TransferSyntax.ExplicitVRLittleEndian, {
+      start: 132,
+      stopAt: (tag) => tag >>> 16 !== 0x0002,
+    });
+    const metaJson = bulkToUris(meta.dict);
+    // As dcmjs does: the group length is an encoding detail, not an attribute of the object.
+    delete metaJson['00020000'];
+    const transferSyntaxUid = str(metaJson, '00020010');
+    if (!transferSyntaxUid || transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian) return undefined;
+    if (!meta.stopped) return undefined;
+    const body = decodeDatasetUntil(head, transferSyntaxUid, { start: meta.next, stopAt: (tag) => PIXEL_TAG_NUMBERS.has(tag) });
+    // A head that ends without reaching pixel data may hold only part of the header: let the
+    // caller's general path (and its read-back of more bytes) decide.
+    if (!body.stopped && body.next !== head.length) return undefined;
+    return { meta: metaJson, dataset: bulkToUris(body.dict), transferSyntaxUid, hasPixelData: body.stopped };
+  } catch (e) {
+    if (e instanceof DatasetError) return undefined;
+    throw e;
+  }
+}
+
+/** The decoder's InlineBinary for every binary value -> the index's form (large ones become bulk data). */
+function bulkToUris(dict: DicomDict): DicomJson {
+  const out: DicomJson = {};
+  for (const [tag, el] of Object.entries(dict)) {
+    if (el.InlineBinary !== undefined && el.InlineBinary.length > Math.ceil(INLINE_BINARY_MAX / 3) * 4) {
+      out[tag] = { vr: el.vr, BulkDataURI: '' } as DicomJsonElement;
+    } else if (el.vr === 'SQ' && Array.isArray(el.Value)) {
+      out[tag] = { vr: 'SQ', Value: (el.Value as DicomDict[]).map((item) => bulkToUris(item)) } as DicomJsonElement;
+    } else {
+      out[tag] = el as DicomJsonElement;
+    }
+  }
+  return out;
+}
+
+/** The general path (dcmjs); exported for the agreement test of the fast path. */
+export function parseWithDcmjs(head: Buffer, options: { complete?: boolean }): ParsedHeader {
   const ab = head.buffer.slice(head.byteOffset, head.byteOffset + head.length) as ArrayBuffer;
   let parsed: { meta: DenaturalizedDataset; dict: DenaturalizedDataset };
   try {

@@ -73,6 +73,15 @@ interface DecodeOptions {
   maxDepth?: number;
 }
 
+export interface PartialDecodeOptions extends DecodeOptions {
+  /** Where to start reading (default 0). */
+  start?: number;
+  /** Stop before the first top-level element whose tag (as a uint32) this returns true for. */
+  stopAt: (tag: number) => boolean;
+  /** Character sets in force before the first element (default: the default repertoire). */
+  charsets?: string[];
+}
+
 /** Decodes a bare dataset (no Part 10 header) in the given transfer syntax. */
 export function decodeDataset(bytes: Uint8Array, transferSyntaxUid: string, options: DecodeOptions = {}): DicomDict {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -81,11 +90,27 @@ export function decodeDataset(bytes: Uint8Array, transferSyntaxUid: string, opti
   return dict;
 }
 
+/**
+ * Decodes the top-level elements from `start` up to (not including) the first one `stopAt`
+ * selects, or to the end of `bytes`. `stopped` tells which; `next` is the offset reached (the
+ * stopping element's tag). Throws DatasetError when the bytes end inside an element before that.
+ */
+export function decodeDatasetUntil(
+  bytes: Buffer,
+  transferSyntaxUid: string,
+  options: PartialDecodeOptions,
+): { dict: DicomDict; next: number; stopped: boolean } {
+  const reader = new Reader(bytes, syntaxOf(transferSyntaxUid), options.maxDepth ?? 16, options.stopAt);
+  const { dict, next, stopped } = reader.readDataset(options.start ?? 0, bytes.length, options.charsets ?? [''], 0);
+  return { dict, next, stopped: stopped ?? false };
+}
+
 class Reader {
   constructor(
     private readonly buf: Buffer,
     private readonly syntax: Syntax,
     private readonly maxDepth: number,
+    private readonly stopAt?: (tag: number) => boolean,
   ) {}
 
   private u16(off: number, le = this.syntax.littleEndian): number {
@@ -110,16 +135,18 @@ class Reader {
     inheritedCharsets: string[],
     depth: number,
     syntax: Syntax = this.syntax,
-  ): { dict: DicomDict; next: number } {
+  ): { dict: DicomDict; next: number; stopped?: boolean } {
     const dict: DicomDict = {};
     let charsets = inheritedCharsets;
     let off = start;
     const limit = end ?? this.buf.length;
+    const stopAt = depth === 0 ? this.stopAt : undefined;
     while (off < limit) {
       const le = syntax.littleEndian;
       const group = this.u16(off, le);
       const element = this.u16(off + 2, le);
       const tag = ((group << 16) | element) >>> 0;
+      if (stopAt?.(tag)) return { dict, next: off, stopped: true };
       if (tag === ITEM_DELIMITATION) {
         if (end !== undefined) throw new DatasetError('unexpected item delimitation');
         return { dict, next: off + 8 };
@@ -163,7 +190,17 @@ class Reader {
       }
       this.need(valueStart, length);
       const value = this.buf.subarray(valueStart, valueStart + length);
-      const el = decodeValue(vr, value, charsets, syntax.littleEndian);
+      // UN in an explicit VR data set (a sender that did not know the attribute): decode it as
+      // the VR the dictionary gives (PS3.5 6.2.2), so that e.g. a StudyDate sent as UN is a date.
+      const known = vr === 'UN' && !syntax.implicit ? lookupVr(group, element) : vr;
+      if (known === 'SQ' && length > 0) {
+        if (depth >= this.maxDepth) throw new DatasetError('sequences nested too deeply');
+        const { items } = this.readSequence(valueStart, length, charsets, depth + 1, { implicit: true, littleEndian: true });
+        dict[key] = items.length > 0 ? { vr: 'SQ', Value: items } : { vr: 'SQ' };
+        off = valueStart + length;
+        continue;
+      }
+      const el = decodeValue(known === 'SQ' ? 'UN' : known, value, charsets, syntax.littleEndian);
       dict[key] = el;
       if (key === '00080005') charsets = parseCharsets(el.Value);
       off = valueStart + length;
