@@ -8,6 +8,13 @@ import { IngestService, type IngestResult } from './ingest.service.js';
 import { failureReasonFor } from './status-map.js';
 import { StowLimits } from './stow-limits.js';
 
+/**
+ * Parts of one request stored at once. A part's bytes are durable and recorded before its entry
+ * is reported, as for one at a time; several in flight overlap one part's fsync and database
+ * commit with the next part's transfer. Each waiting part holds at most its 1 MiB buffer.
+ */
+const PARTS_IN_FLIGHT = 4;
+
 interface PartFailure {
   sopClassUid?: string;
   sopInstanceUid?: string;
@@ -46,8 +53,8 @@ export class StowController {
       throw new HttpException(`request body of ${declared} bytes exceeds the limit of ${this.limits.maxBytes}`, HttpStatus.PAYLOAD_TOO_LARGE);
     }
 
-    const stored: IngestResult[] = [];
-    const failed: PartFailure[] = [];
+    // One outcome per part, in the order of the parts.
+    const outcomes: Array<{ stored?: IngestResult; failed?: PartFailure }> = [];
     const source = `HTTP:${req.socket.remoteAddress ?? ''}`;
     let received = 0;
     let tooLarge = false;
@@ -60,12 +67,22 @@ export class StowController {
       const failParts = (reason: string) => {
         for (const p of parts) p.destroy(new Error(reason));
       };
-      let chain = Promise.resolve();
+      const running: Promise<void>[] = [];
+      let active = 0;
+      const waiting: Array<() => void> = [];
+      const slot = async () => {
+        if (active >= PARTS_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
+        active++;
+      };
+      const release = () => {
+        active--;
+        waiting.shift()?.();
+      };
       let finished = false;
       const done = (e?: Error) => {
         if (finished) return;
         finished = true;
-        chain.then(() => (e ? reject(e) : resolve()), reject);
+        Promise.all(running).then(() => (e ? reject(e) : resolve()), reject);
       };
       parser.on('part', (part) => {
         // Hold the part's bytes until its headers are known, then stream them into ingest.
@@ -79,28 +96,18 @@ export class StowController {
         });
         part.on('error', (e: Error) => body.destroy(e));
         part.pipe(body);
-        chain = chain.then(async () => {
-          if (!contentType.startsWith('application/dicom') || contentType.startsWith('application/dicom+')) {
-            body.resume();
-            failed.push({ reason: 0xc000, comment: `part of type "${contentType || 'none'}" is not application/dicom` });
-            return;
-          }
-          if (body.destroyed) {
-            failed.push({ reason: 0x0110, comment: 'the request ended before this part was received' });
-            return;
-          }
+        const index = outcomes.length;
+        outcomes.push({});
+        const headersKnown = new Promise<void>((r) => part.once('header', () => r()).once('end', () => r()).once('error', () => r()));
+        running.push((async () => {
+          await slot();
           try {
-            stored.push(await this.ingest.store({ data: body, kind: 'part10', sourceAe: source, expectedStudyUid: studyUid }));
-          } catch (e) {
-            body.resume();
-            if (e instanceof IngestError) {
-              failed.push({ reason: failureReasonFor(e.code), comment: e.message, sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid });
-            } else {
-              this.logger.error(`STOW part failed: ${(e as Error).stack}`);
-              failed.push({ reason: 0x0110, comment: (e as Error).message });
-            }
+            await headersKnown;
+            outcomes[index] = await this.storePart(body, contentType, source, studyUid);
+          } finally {
+            release();
           }
-        });
+        })());
       });
       parser.on('finish', () => done());
       parser.on('error', (e: Error) => done(new HttpException(`malformed multipart body: ${e.message}`, HttpStatus.BAD_REQUEST)));
@@ -121,6 +128,8 @@ export class StowController {
       req.pipe(parser);
     });
 
+    const stored = outcomes.flatMap((o) => (o.stored ? [o.stored] : []));
+    const failed = outcomes.flatMap((o) => (o.failed ? [o.failed] : []));
     if (stored.length === 0 && failed.length === 0) {
       throw new HttpException('the multipart body holds no parts', HttpStatus.BAD_REQUEST);
     }
@@ -152,6 +161,31 @@ export class StowController {
     }
     const status = failed.length === 0 ? HttpStatus.OK : stored.length === 0 ? HttpStatus.CONFLICT : HttpStatus.ACCEPTED;
     res.status(status).type('application/dicom+json').send(JSON.stringify(body));
+  }
+
+  private async storePart(
+    body: PassThrough,
+    contentType: string,
+    source: string,
+    studyUid: string | undefined,
+  ): Promise<{ stored?: IngestResult; failed?: PartFailure }> {
+    if (!contentType.startsWith('application/dicom') || contentType.startsWith('application/dicom+')) {
+      body.resume();
+      return { failed: { reason: 0xc000, comment: `part of type "${contentType || 'none'}" is not application/dicom` } };
+    }
+    if (body.destroyed) {
+      return { failed: { reason: 0x0110, comment: 'the request ended before this part was received' } };
+    }
+    try {
+      return { stored: await this.ingest.store({ data: body, kind: 'part10', sourceAe: source, expectedStudyUid: studyUid }) };
+    } catch (e) {
+      body.resume();
+      if (e instanceof IngestError) {
+        return { failed: { reason: failureReasonFor(e.code), comment: e.message, sopClassUid: e.sopClassUid, sopInstanceUid: e.sopInstanceUid } };
+      }
+      this.logger.error(`STOW part failed: ${(e as Error).stack}`);
+      return { failed: { reason: 0x0110, comment: (e as Error).message } };
+    }
   }
 
   private boundaryOf(contentType: string | undefined): string {
