@@ -119,6 +119,9 @@ export interface DimseServiceHandlers {
 
   /** Called after each sub-operation of a C-MOVE/C-GET (for access tracking and failure marking). */
   onSubOperationResult?(req: RetrieveRequest, item: RetrieveItem, status: DimseStatus | Error): void;
+
+  /** The association ended (released, aborted or lost: `error` set for the latter two). */
+  onAssociationClosed?(info: AssociationInfo, error: Error | undefined): void;
 }
 
 /** Thrown by handlers to answer with a specific DIMSE failure status. */

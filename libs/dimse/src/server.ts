@@ -245,6 +245,11 @@ class ScpSession {
     this.queue.length = 0;
     if (e) this.log.log(`[${this.info.id}] association with ${this.info.callingAeTitle || this.info.remoteAddress} ended: ${e.message}`);
     else this.log.debug?.(`[${this.info.id}] association with ${this.info.callingAeTitle} released`);
+    try {
+      this.handlers.onAssociationClosed?.(this.info, e);
+    } catch (err) {
+      this.log.warn(`[${this.info.id}] association-closed handler failed: ${errorMessage(err)}`);
+    }
   }
 
   // -------------------------------------------------------------------------------------------

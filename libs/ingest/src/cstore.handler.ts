@@ -1,4 +1,4 @@
-import { type DimseStatus, DimseStatusCode, type StoreRequest } from '#vna/dimse';
+import { type AssociationInfo, type DimseStatus, DimseStatusCode, type StoreRequest } from '#vna/dimse';
 import { Injectable, Logger } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { IngestError } from './ingest.errors.js';
@@ -10,11 +10,14 @@ import { failureReasonFor } from './status-map.js';
 export class CStoreHandler {
   private readonly logger = new Logger(CStoreHandler.name);
 
+  /** Studies stored on each open association, indexed at once when it ends. */
+  private readonly studiesByAssociation = new Map<string, Set<string>>();
+
   constructor(private readonly ingest: IngestService) {}
 
   async onStore(req: StoreRequest, dataset: Readable): Promise<DimseStatus> {
     try {
-      await this.ingest.store({
+      const result = await this.ingest.store({
         data: dataset,
         kind: 'dataset',
         sopClassUid: req.affectedSopClassUid,
@@ -22,6 +25,9 @@ export class CStoreHandler {
         transferSyntaxUid: req.transferSyntaxUid,
         sourceAe: req.association.callingAeTitle,
       });
+      const id = req.association.id;
+      const studies = this.studiesByAssociation.get(id) ?? new Set<string>();
+      this.studiesByAssociation.set(id, studies.add(result.studyInstanceUid));
       return { status: DimseStatusCode.Success };
     } catch (e) {
       if (e instanceof IngestError) {
@@ -31,5 +37,12 @@ export class CStoreHandler {
       this.logger.error(`C-STORE ${req.affectedSopInstanceUid} failed: ${(e as Error).stack}`);
       return { status: DimseStatusCode.OutOfResources, errorComment: String((e as Error).message).slice(0, 64) };
     }
+  }
+
+  onAssociationClosed(info: AssociationInfo): void {
+    const studies = this.studiesByAssociation.get(info.id);
+    if (!studies) return;
+    this.studiesByAssociation.delete(info.id);
+    void this.ingest.senderDone(studies);
   }
 }

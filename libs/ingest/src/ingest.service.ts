@@ -189,6 +189,16 @@ export class IngestService {
   }
 
   /**
+   * The sender of these studies is done (association ended, STOW answered): index what it sent
+   * now rather than after the batching delay. Never throws; the reconciler covers a failure.
+   */
+  async senderDone(studyUids: Iterable<string>): Promise<void> {
+    const jobs = [...new Set(studyUids)].map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } }) as const);
+    if (jobs.length === 0) return;
+    await this.jobs.runNow(jobs).catch((e) => this.logger.warn(`could not start indexing of ${jobs.length} study(ies) at once: ${e}`));
+  }
+
+  /**
    * Parse the header from the head kept in memory; when the object is longer than the head and
    * no pixel data was reached, the header may go on: read more of the object back and parse again.
    */

@@ -161,6 +161,7 @@ export class StowController {
     }
     const status = failed.length === 0 ? HttpStatus.OK : stored.length === 0 ? HttpStatus.CONFLICT : HttpStatus.ACCEPTED;
     res.status(status).type('application/dicom+json').send(JSON.stringify(body));
+    void this.ingest.senderDone(stored.map((s) => s.studyInstanceUid));
   }
 
   private async storePart(

@@ -3,6 +3,9 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayFor, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
 
+const RUN_NOW_ATTEMPTS = 100;
+const RUN_NOW_POLL_MS = 20;
+
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
 export class JobQueueService {
@@ -61,20 +64,50 @@ export class JobQueueService {
   }
 
   private async add(q: QueueName, items: JobItem[]): Promise<void> {
-    await this.queues[q].addBulk(
-      items.map((job) => ({
-        name: job.name,
-        data: job.data,
-        opts: {
-          jobId: jobIdFor(job),
-          delay: jobDelayFor(job, this.delays),
-          attempts: 10,
-          backoff: { type: 'exponential', delay: 1000 },
-          removeOnComplete: true,
-          removeOnFail: true,
-        },
-      })),
-    );
+    await this.queues[q].addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job) })));
+  }
+
+  private options(job: JobItem) {
+    return {
+      jobId: jobIdFor(job),
+      delay: jobDelayFor(job, this.delays),
+      attempts: 10,
+      backoff: { type: 'exponential' as const, delay: 1000 },
+      removeOnComplete: true,
+      removeOnFail: true,
+    };
+  }
+
+  /**
+   * Run these jobs now instead of when their delay ends: a delayed job is promoted, a missing one
+   * added without delay. Used when a sender is done (its association ended, its STOW request was
+   * answered), so what it sent becomes queryable at once instead of after the batching delay.
+   */
+  async runNow(jobs: JobItem[]): Promise<void> {
+    await Promise.all(jobs.map((job) => this.runOneNow(job)));
+  }
+
+  private async runOneNow(job: JobItem): Promise<void> {
+    const id = jobIdFor(job);
+    this.dueAt.delete(id);
+    const q = this.queues[QUEUE_FOR_JOB[job.name]];
+    for (let attempt = 0; attempt < RUN_NOW_ATTEMPTS; attempt++) {
+      const existing = await q.getJob(id);
+      if (!existing) {
+        await q.add(job.name, job.data, { ...this.options(job), delay: 0 });
+        return;
+      }
+      const state = await existing.getState();
+      if (state === 'delayed') {
+        // A job that left the delayed state meanwhile makes promote() fail; it runs anyway.
+        await existing.promote().catch(() => undefined);
+        return;
+      }
+      // Running: its last batch may have missed the sender's last objects, and what follows it
+      // is a delayed job; wait for that one to promote it.
+      if (state !== 'active') return;
+      await new Promise((r) => setTimeout(r, RUN_NOW_POLL_MS));
+    }
   }
 
   /** Jobs waiting or running in a queue (for tests and health). */

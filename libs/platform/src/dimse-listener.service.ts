@@ -42,7 +42,10 @@ export class DimseListenerService implements OnApplicationBootstrap, OnApplicati
     const handlers: DimseServiceHandlers = {
       onAssociationRequest: (info) => this.decide(info),
     };
-    if (this.store) handlers.onStore = (req, data) => this.store!.onStore(req, data);
+    if (this.store) {
+      handlers.onStore = (req, data) => this.store!.onStore(req, data);
+      handlers.onAssociationClosed = (info) => this.store!.onAssociationClosed(info);
+    }
     if (this.find) handlers.onFind = (req, signal) => this.find!.onFind(req, signal, this.config.aeTitle);
     if (this.move) handlers.onMove = (req, signal) => this.move!.onMove(req, signal);
     if (this.get) handlers.onGet = (req, signal) => this.get!.onGet(req, signal);
