@@ -1,7 +1,7 @@
 import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
 import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 
 /** Why an object could not be served. */
@@ -60,6 +60,47 @@ export class ObjectReaderService {
     return stream.pipe(verify);
   }
 
+  /**
+   * The whole object (Part 10 file as stored) in one buffer, verified (size and SHA-256) before
+   * it is returned: nothing of a corrupt object ever reaches the caller. For objects that fit in
+   * memory (callers bound the size and how many are held at once). On a filesystem tier this is
+   * one open, one fstat and one read; the SHA-256 runs on the thread pool, off the event loop.
+   */
+  async readWhole(inst: RetrievableInstance): Promise<Buffer> {
+    const loc = inst.location;
+    if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    const storage = this.storages.get(loc.storageId);
+    let bytes: Buffer;
+    try {
+      if (storage.readWhole) {
+        const got = await storage.readWhole(loc.objectKey, loc.sizeBytes);
+        if (!Buffer.isBuffer(got)) {
+          await this.markUnavailable(inst, LocationStatus.Corrupt, `size ${got.size} in storage, ${loc.sizeBytes} recorded`);
+          throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
+        }
+        bytes = got;
+      } else {
+        // No fast path (e.g. S3): the verified stream, collected (it fails on a mismatch itself).
+        const chunks: Buffer[] = [];
+        for await (const chunk of await this.open(inst)) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      }
+    } catch (e) {
+      if (e instanceof StorageNotFoundError) {
+        await this.markUnavailable(inst, LocationStatus.Missing, e.message);
+        throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
+      }
+      throw e;
+    }
+    const sha256 = await sha256Hex(bytes);
+    if (sha256 !== loc.sha256) {
+      const detail = `read ${bytes.length} bytes with SHA-256 ${sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
+      await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
+      throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
+    }
+    return bytes;
+  }
+
   /** Log and record an unreadable location (MISSING or CORRUPT, audited) so repair can find it. */
   async markUnavailable(inst: RetrievableInstance, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string) {
     this.logger.error(`${status} object for ${inst.sopIuid} at ${inst.location?.storageId}:${inst.location?.objectKey}: ${detail}`);
@@ -67,13 +108,25 @@ export class ObjectReaderService {
   }
 }
 
+/** Below this size a SHA-256 on the event loop is cheaper than a thread-pool round trip. */
+const HASH_OFF_THREAD_MIN = 128 * 1024;
+
+/** Lower-case hex SHA-256; large buffers are hashed on the thread pool (WebCrypto). */
+export async function sha256Hex(bytes: Buffer): Promise<string> {
+  if (bytes.length < HASH_OFF_THREAD_MIN) return createHash('sha256').update(bytes).digest('hex');
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+}
+
 /**
  * Pass-through that hashes what flows and, at the end, fails unless size and SHA-256 are the
  * expected ones. `onMismatch` records the problem and returns the error the stream fails with.
+ * The last chunk is held back until the digest checks out: a consumer never receives the
+ * complete bytes of an object whose digest is wrong (it gets an error instead of the last chunk).
  */
 export class DigestCheck extends Transform {
   private readonly hash = createHash('sha256');
   private size = 0;
+  private held: Buffer | undefined;
 
   constructor(
     private readonly expectedSize: number,
@@ -86,12 +139,16 @@ export class DigestCheck extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
     this.size += chunk.length;
     this.hash.update(chunk);
-    cb(null, chunk);
+    const previous = this.held;
+    this.held = chunk;
+    cb(null, previous);
   }
 
   override _flush(cb: TransformCallback) {
     const sha256 = this.hash.digest('hex');
-    if (this.size === this.expectedSize && sha256 === this.expectedSha256) return cb();
+    const last = this.held;
+    this.held = undefined;
+    if (this.size === this.expectedSize && sha256 === this.expectedSha256) return cb(null, last);
     void this.onMismatch({ size: this.size, sha256 }).then(
       (e) => cb(e),
       (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
