@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DigestCheck, ObjectReaderService, ObjectUnavailableError, sha256Hex } from './object-reader.service.js';
+import { DigestCheck, ObjectReaderService, ObjectUnavailableError, sha256Of } from './object-reader.service.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const KEY = 'ab/cd/1.2/3.4/5.6.v1.dcm';
@@ -97,10 +97,19 @@ describe('DigestCheck', () => {
     expect(received).toBeLessThan(data.length);
   });
 
-  it('sha256Hex agrees with createHash on and off the event loop', async () => {
-    for (const n of [0, 1000, 1024 * 1024]) {
-      const b = randomBytes(n);
-      expect(await sha256Hex(b)).toBe(sha256(b));
+  it('sha256Of agrees with createHash on and off the event loop, and hands back the same bytes', async () => {
+    for (const n of [0, 1000, 200 * 1024, 1024 * 1024]) {
+      const b = Buffer.allocUnsafe(n);
+      randomBytes(n).copy(b);
+      const expected = sha256(b);
+      const copy = Buffer.from(b);
+      const r = await sha256Of(b);
+      expect(r?.sha256).toBe(expected);
+      expect(r?.bytes.equals(copy)).toBe(true);
     }
+    // Several at once (a pool of threads, answers matched to their jobs).
+    const many = Array.from({ length: 12 }, (_, i) => Buffer.alloc(300 * 1024 + i, i));
+    const sums = many.map((b) => sha256(b));
+    expect((await Promise.all(many.map((b) => sha256Of(b)))).map((r) => r?.sha256)).toEqual(sums);
   });
 });
