@@ -400,33 +400,51 @@ describe('C-MOVE / C-GET SCP and the AE registry', () => {
     expect(archive.alive).toBe(true);
   });
 
-  it('objects above the in-memory verification size: checked in a first pass, then streamed; corrupt ones fail alone', async () => {
+  it('objects above the in-memory verification size: C-GET checks first then streams, C-MOVE streams holding the last PDV back; corrupt ones fail alone', async () => {
     // 1024 x 1024 x 6 frames x 16 bit = 12 MiB each (the in-memory limit is 8 MiB).
     const study = uid();
     const files = await generateStudies(path.join(work, 'large'), [
-      { patientId: 'PAT-L', patientName: 'Large^Leo', studyUid: study, studyDate: '20240306', series: [{ seriesUid: uid(), modality: 'MR', instances: 2, rows: 1024, cols: 1024, frames: 6 }] },
+      { patientId: 'PAT-L', patientName: 'Large^Leo', studyUid: study, studyDate: '20240306', series: [{ seriesUid: uid(), modality: 'MR', instances: 3, rows: 1024, cols: 1024, frames: 6 }] },
     ]);
     await storeFiles(files);
     await archive.waitIndexed(await count(`SELECT 1 FROM instance`));
     let o = await move('DEST1', { QueryRetrieveLevel: 'STUDY', StudyInstanceUID: study });
-    expect([o.status, o.completed, o.failed], o.out.slice(-2000)).toEqual([0, 2, 0]);
+    expect([o.status, o.completed, o.failed], o.out.slice(-2000)).toEqual([0, 3, 0]);
     expectSameBytes(dest1.take(), files.map((f) => f.sopInstanceUid));
     let g = await get(path.join(work, 'get-large'), { QueryRetrieveLevel: 'STUDY', StudyInstanceUID: study });
-    expect([g.status, g.completed, g.failed]).toEqual([0, 2, 0]);
+    expect([g.status, g.completed, g.failed]).toEqual([0, 3, 0]);
     expectSameBytes(g.files, files.map((f) => f.sopInstanceUid));
 
-    const bad = files[0]!.sopInstanceUid;
-    const key = (await archive.db.query(`SELECT l.object_key FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = $1`, [bad])).rows[0].object_key;
-    const p = path.join(archive.dataDir, 'storage/hot', key);
-    const b = readFileSync(p);
-    b[b.length - 100] ^= 0x01;
-    writeFileSync(p, b);
+    const corrupt = async (sop: string) => {
+      const key = (await archive.db.query(`SELECT l.object_key FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = $1`, [sop])).rows[0].object_key;
+      const p = path.join(archive.dataDir, 'storage/hot', key);
+      const b = readFileSync(p);
+      b[b.length - 100] ^= 0x01;
+      writeFileSync(p, b);
+    };
+    const statusOf = async (sop: string) =>
+      (await archive.db.query(`SELECT l.status FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = $1`, [sop])).rows[0].status;
+    // C-GET: the verification pass finds it before any byte is sent; the association survives.
+    await corrupt(files[0]!.sopInstanceUid);
     g = await get(path.join(work, 'get-large'), { QueryRetrieveLevel: 'STUDY', StudyInstanceUID: study });
-    expect([g.status, g.completed, g.failed], g.out.slice(-2000)).toEqual([0xb000, 1, 1]);
+    expect([g.status, g.completed, g.failed], g.out.slice(-2000)).toEqual([0xb000, 2, 1]);
     expect(g.out).not.toMatch(/Association Aborted|Peer Aborted/i);
-    expectSameBytes(g.files, [files[1]!.sopInstanceUid]);
-    const st = await archive.db.query(`SELECT l.status FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = $1`, [bad]);
-    expect(st.rows[0].status).toBe('CORRUPT');
+    expectSameBytes(g.files, [files[1]!.sopInstanceUid, files[2]!.sopInstanceUid]);
+    expect(await statusOf(files[0]!.sopInstanceUid)).toBe('CORRUPT');
+
+    // C-MOVE: streamed once; the mismatch is found before the last PDV, which is never sent: our
+    // sub-association is aborted, the sub-operation fails, the next object goes over a new one.
+    await corrupt(files[1]!.sopInstanceUid);
+    o = await move('DEST1', { QueryRetrieveLevel: 'STUDY', StudyInstanceUID: study });
+    expect([o.status, o.completed, o.failed], o.out.slice(-2000)).toEqual([0xb000, 1, 2]);
+    expect(o.out).not.toMatch(/Association Aborted|Peer Aborted/i); // the requestor's association is intact
+    const received = dest1.take();
+    expect(received.get(files[2]!.sopInstanceUid), 'the good object').toBeDefined();
+    // storescp +B may leave what it got of the aborted object; it must be short of the real object.
+    const partial = received.get(files[1]!.sopInstanceUid);
+    if (partial) expect(partial.length).toBeLessThan(readFileSync(files[1]!.path).length);
+    expectSameBytes(new Map([[files[2]!.sopInstanceUid, received.get(files[2]!.sopInstanceUid)!]]), [files[2]!.sopInstanceUid]);
+    expect(await statusOf(files[1]!.sopInstanceUid)).toBe('CORRUPT');
   });
 
   it('pydicom test files: stored in their own syntaxes, C-MOVEd back byte for byte', async () => {

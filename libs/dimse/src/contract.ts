@@ -79,9 +79,11 @@ export interface RetrieveItem {
   transferSyntaxUid: string;
   /**
    * Opens the object's bytes: a full Part 10 file (preamble + meta) or a bare dataset, as the
-   * `isPart10` flag says. The layer strips the Part 10 header before sending.
+   * `isPart10` flag says. The layer strips the Part 10 header before sending. A Buffer is sent
+   * in one write; a stream is sent as it is read (an error of the stream before its end fails the
+   * sub-operation, and aborts the association if part of the data set was already sent).
    */
-  open(): Promise<Readable>;
+  open(): Promise<Readable | Buffer>;
   isPart10: boolean;
 }
 

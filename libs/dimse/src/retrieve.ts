@@ -20,7 +20,7 @@ import {
 } from './contract.js';
 import { decodeDataset, encodeDataset } from './dataset.js';
 import { type DimseLogger, errorMessage, errorStack } from './logger.js';
-import { stripPart10Header } from './part10.js';
+import { Part10Error, parsePart10Header, stripPart10Header } from './part10.js';
 import { statusCategory, statusFromError } from './status.js';
 import { TransferSyntax } from './uids.js';
 
@@ -52,7 +52,7 @@ interface Counts {
 
 /** Sends one item; returns the C-STORE status or throws. */
 interface SubOperationSender {
-  send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable): Promise<DimseStatus>;
+  send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer): Promise<DimseStatus>;
   close(): Promise<void>;
 }
 
@@ -178,8 +178,19 @@ function zero(): Counts {
 async function runSubOperation(item: RetrieveItem, sender: SubOperationSender): Promise<DimseStatus | Error> {
   let stream: Readable | undefined;
   try {
-    stream = await item.open();
+    const opened = await item.open();
     let ts = item.transferSyntaxUid;
+    if (Buffer.isBuffer(opened)) {
+      let dataset = opened;
+      if (item.isPart10) {
+        const info = parsePart10Header(opened, true);
+        if (!info) throw new Part10Error('no Part 10 header');
+        dataset = opened.subarray(info.headerLength);
+        ts = info.transferSyntaxUid;
+      }
+      return await sender.send(item, ts, dataset);
+    }
+    stream = opened;
     if (item.isPart10) {
       const stripped = await stripPart10Header(stream);
       stream = stripped.datasetStream;
@@ -202,7 +213,7 @@ class GetSender implements SubOperationSender {
     private readonly priority: number,
   ) {}
 
-  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable): Promise<DimseStatus> {
+  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer): Promise<DimseStatus> {
     let context: NegotiatedContext | undefined;
     for (const c of this.association.contexts.values()) {
       if (c.abstractSyntax === item.sopClassUid && c.transferSyntax === transferSyntaxUid && c.requestorIsScp) {
@@ -319,7 +330,7 @@ class MoveSender implements SubOperationSender {
     }
   }
 
-  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable): Promise<DimseStatus> {
+  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer): Promise<DimseStatus> {
     const client = await this.clientFor(this.batchOf.get(item) ?? 0);
     if (!client.findContext(item.sopClassUid, transferSyntaxUid)) {
       throw new DimseError(

@@ -26,13 +26,29 @@ export class RetrieveError extends Error {
 }
 
 /**
- * Objects up to this size are read and verified (size + SHA-256) in memory before their first
- * byte is sent; larger ones get a verification pass, then are streamed. A corrupt object then
- * fails its own sub-operation cleanly instead of breaking off a data set mid-message, which
- * would abort the association (for C-GET, the requestor's own: the rest of the study would be
- * lost). Memory stays bounded: sub-operations of one retrieve run one at a time.
+ * Objects up to this size are read whole into memory and verified (size + SHA-256) before their
+ * first byte is sent, so a corrupt object fails its own sub-operation cleanly instead of breaking
+ * off a data set mid-message. Larger objects are streamed: see `LargeObjects`.
  */
 export const VERIFY_IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * While one object is on the wire, up to this many of the next (in-memory sized) objects are
+ * already being read and verified. Memory stays bounded: at most (1 + LOOKAHEAD) objects of at
+ * most VERIFY_IN_MEMORY_MAX_BYTES each per retrieve, whatever the study's size.
+ */
+export const LOOKAHEAD = 2;
+
+/**
+ * How objects above VERIFY_IN_MEMORY_MAX_BYTES are sent.
+ * - `verify-first` (C-GET): a verification pass, then the verified stream. A mismatch found while
+ *   sending would have to abort the requestor's own association (and lose the rest of the study).
+ * - `stream` (C-MOVE): one verified stream whose last chunk is held back until the digest checks
+ *   out; a mismatch then errors the data set before its last PDV, which aborts only our own
+ *   sub-association to the destination (re-opened for the next object). The destination never
+ *   receives a complete object with altered bytes; the sub-operation counts as failed.
+ */
+export type LargeObjects = 'verify-first' | 'stream';
 
 export interface MoveDestination {
   aeTitle: string;
@@ -72,7 +88,7 @@ export class DimseRetrieveService {
    * readable copy, and requested SOP Instance UIDs that match nothing, become items whose open()
    * fails: they count as failed sub-operations and appear in the Failed SOP Instance UID List.
    */
-  async plan(identifier: DicomDict, sopClassUid: string): Promise<RetrieveItem[]> {
+  async plan(identifier: DicomDict, sopClassUid: string, largeObjects: LargeObjects = 'verify-first'): Promise<RetrieveItem[]> {
     const model = retrieveModelOf(sopClassUid);
     if (!model) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, `${sopClassUid} is not a retrieve SOP class`);
     let query;
@@ -95,13 +111,14 @@ export class DimseRetrieveService {
     if (!found.length) throw new RetrieveError(RetrieveErrorCode.NoMatch, `no stored instance matches the ${query.level} level identifier`);
 
     for (const studyUid of new Set(found.map((i) => i.studyIuid))) this.access.touch(studyUid);
-    // Sub-operations run one after another: while one object is on the wire, the next (if small)
-    // is already being read and verified. At most one object is held ahead.
-    const loads = new Map<number, Promise<Readable>>();
-    const load = (k: number): Promise<Readable> => {
+    // Sub-operations run one after another; while one object is on the wire, the next small ones
+    // are already being read and verified (at most LOOKAHEAD held ahead).
+    const small = (k: number) => (found[k]!.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES;
+    const loads = new Map<number, Promise<Buffer | Readable>>();
+    const load = (k: number): Promise<Buffer | Readable> => {
       let p = loads.get(k);
       if (!p) {
-        p = this.openVerified(found[k]!);
+        p = small(k) ? this.reader.readWhole(found[k]!) : this.openLarge(found[k]!, largeObjects);
         p.catch(() => undefined); // delivered to whoever awaits it
         loads.set(k, p);
       }
@@ -115,8 +132,7 @@ export class DimseRetrieveService {
       open: () => {
         const current = load(k);
         loads.delete(k);
-        const next = found[k + 1];
-        if (next && (next.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES) void load(k + 1); // its rejection is kept for whoever awaits it
+        for (let j = k + 1; j <= k + LOOKAHEAD && j < found.length && small(j); j++) void load(j); // rejections kept for whoever awaits them
         return current;
       },
     }));
@@ -136,18 +152,14 @@ export class DimseRetrieveService {
     return items;
   }
 
-  /** The stored Part 10 file, verified before the caller sees its first byte. */
-  private async openVerified(inst: RetrievableInstance): Promise<Readable> {
-    const size = inst.location?.sizeBytes ?? 0;
-    if (size <= VERIFY_IN_MEMORY_MAX_BYTES) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await this.reader.open(inst)) chunks.push(chunk as Buffer);
-      return Readable.from([Buffer.concat(chunks)], { objectMode: false });
-    }
-    // Large object: verification pass first (cheap on a local tier; the page cache serves the
-    // second read), then the verified stream again (still checked, in case it changed meanwhile).
-    for await (const _ of await this.reader.open(inst)) {
-      // discard
+  /** A large object's verified stream (see LargeObjects). */
+  private async openLarge(inst: RetrievableInstance, mode: LargeObjects): Promise<Readable> {
+    if (mode === 'verify-first') {
+      // Verification pass first (cheap on a local tier; the page cache serves the second read),
+      // then the verified stream again (still checked, in case it changed meanwhile).
+      for await (const _ of await this.reader.open(inst)) {
+        // discard
+      }
     }
     return this.reader.open(inst);
   }

@@ -2,6 +2,8 @@ import { LocationRepository, LocationStatus, type RetrievableInstance } from '#v
 import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 
 /** Why an object could not be served. */
@@ -60,6 +62,56 @@ export class ObjectReaderService {
     return stream.pipe(verify);
   }
 
+  /**
+   * The whole object (Part 10 file as stored) in one buffer, verified (size and SHA-256) before
+   * it is returned: nothing of a corrupt object ever reaches the caller. For objects that fit in
+   * memory (callers bound the size and how many are held at once). On a filesystem tier this is
+   * one open, one fstat and one read; the SHA-256 runs on the thread pool, off the event loop.
+   */
+  async readWhole(inst: RetrievableInstance): Promise<Buffer> {
+    const loc = inst.location;
+    if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    const storage = this.storages.get(loc.storageId);
+    let bytes: Buffer;
+    try {
+      if (storage.readWhole) {
+        const got = await storage.readWhole(loc.objectKey, loc.sizeBytes);
+        if (!Buffer.isBuffer(got)) {
+          await this.markUnavailable(inst, LocationStatus.Corrupt, `size ${got.size} in storage, ${loc.sizeBytes} recorded`);
+          throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
+        }
+        bytes = got;
+      } else {
+        // No fast path (e.g. S3): the verified stream, collected (it fails on a mismatch itself).
+        const chunks: Buffer[] = [];
+        for await (const chunk of await this.open(inst)) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      }
+    } catch (e) {
+      if (e instanceof StorageNotFoundError) {
+        await this.markUnavailable(inst, LocationStatus.Missing, e.message);
+        throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
+      }
+      throw e;
+    }
+    let sha256: string;
+    const hashed = await sha256Of(bytes);
+    if (hashed) ({ bytes, sha256 } = hashed);
+    else {
+      // The hashing thread failed (and took the bytes with it): read again, hash here.
+      const again = await storage.readWhole!(loc.objectKey, loc.sizeBytes).catch(() => undefined);
+      if (!Buffer.isBuffer(again)) throw new Error(`cannot verify ${inst.sopIuid}: hashing thread failed and the object could not be read again`);
+      bytes = again;
+      sha256 = sha256InPlace(bytes);
+    }
+    if (sha256 !== loc.sha256) {
+      const detail = `read ${bytes.length} bytes with SHA-256 ${sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
+      await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
+      throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
+    }
+    return bytes;
+  }
+
   /** Log and record an unreadable location (MISSING or CORRUPT, audited) so repair can find it. */
   async markUnavailable(inst: RetrievableInstance, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string) {
     this.logger.error(`${status} object for ${inst.sopIuid} at ${inst.location?.storageId}:${inst.location?.objectKey}: ${detail}`);
@@ -67,13 +119,120 @@ export class ObjectReaderService {
   }
 }
 
+/** Below this size a SHA-256 on the event loop is cheaper than a round trip to a hashing thread. */
+const HASH_OFF_THREAD_MIN = 128 * 1024;
+
+/**
+ * SHA-256 of `bytes` (lower-case hex). Large buffers are hashed on a worker thread: the buffer's
+ * memory is transferred there and back (no copy), so the event loop only sends and receives a
+ * message while the digest runs in parallel with it. The returned `bytes` hold the same bytes and
+ * replace the argument, which is detached once handed over. Resolves undefined if the hashing
+ * thread failed: the argument's bytes are then gone, and the caller must read the object again.
+ */
+export async function sha256Of(bytes: Buffer): Promise<{ bytes: Buffer; sha256: string } | undefined> {
+  if (bytes.length >= HASH_OFF_THREAD_MIN && ownsArrayBuffer(bytes)) {
+    const hashed = await hashWorkers()
+      .hash(bytes.buffer as ArrayBuffer)
+      .catch(() => undefined);
+    return hashed && { bytes: Buffer.from(hashed.buffer), sha256: hashed.sha256 };
+  }
+  return { bytes, sha256: sha256InPlace(bytes) };
+}
+
+/** SHA-256 on the event loop (lower-case hex). */
+export function sha256InPlace(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function ownsArrayBuffer(b: Buffer): boolean {
+  return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+parentPort.on('message', ({ id, buffer }) => {
+  const sha256 = createHash('sha256').update(new Uint8Array(buffer)).digest('hex');
+  parentPort.postMessage({ id, buffer, sha256 }, [buffer]);
+});
+`;
+
+interface HashSlot {
+  worker: Worker;
+  pending: number;
+}
+
+interface HashJob {
+  slot: HashSlot;
+  resolve: (r: { buffer: ArrayBuffer; sha256: string }) => void;
+  reject: (e: Error) => void;
+}
+
+/** A small pool of hashing threads (started on first use; never keeps the process alive). */
+class HashWorkers {
+  private readonly slots: HashSlot[] = [];
+  private readonly jobs = new Map<number, HashJob>();
+  private nextId = 1;
+
+  constructor(private readonly size: number) {}
+
+  hash(buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
+    return new Promise((resolve, reject) => {
+      const slot = this.slot();
+      const id = this.nextId++;
+      this.jobs.set(id, { slot, resolve, reject });
+      slot.pending++;
+      try {
+        slot.worker.postMessage({ id, buffer }, [buffer]);
+      } catch (e) {
+        this.settle(id)?.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  }
+
+  private settle(id: number): HashJob | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    this.jobs.delete(id);
+    job.slot.pending--;
+    return job;
+  }
+
+  private slot(): HashSlot {
+    const idle = this.slots.find((w) => w.pending === 0);
+    if (idle) return idle;
+    if (this.slots.length >= this.size) return this.slots.reduce((a, b) => (b.pending < a.pending ? b : a));
+    const slot: HashSlot = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: 0 };
+    slot.worker.unref();
+    slot.worker.on('message', (m: { id: number; buffer: ArrayBuffer; sha256: string }) => this.settle(m.id)?.resolve(m));
+    const fail = (e: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      for (const [id, job] of this.jobs) if (job.slot === slot) this.settle(id)?.reject(e);
+    };
+    slot.worker.on('error', fail);
+    slot.worker.on('exit', (code) => fail(new Error(`hashing thread exited with code ${code}`)));
+    this.slots.push(slot);
+    return slot;
+  }
+}
+
+let pool: HashWorkers | undefined;
+function hashWorkers(): HashWorkers {
+  pool ??= new HashWorkers(Math.max(1, Math.min(2, availableParallelism() - 1)));
+  return pool;
+}
+
 /**
  * Pass-through that hashes what flows and, at the end, fails unless size and SHA-256 are the
  * expected ones. `onMismatch` records the problem and returns the error the stream fails with.
+ * The last chunk is held back until the digest checks out: a consumer never receives the
+ * complete bytes of an object whose digest is wrong (it gets an error instead of the last chunk).
  */
 export class DigestCheck extends Transform {
   private readonly hash = createHash('sha256');
   private size = 0;
+  private held: Buffer | undefined;
 
   constructor(
     private readonly expectedSize: number,
@@ -86,12 +245,16 @@ export class DigestCheck extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
     this.size += chunk.length;
     this.hash.update(chunk);
-    cb(null, chunk);
+    const previous = this.held;
+    this.held = chunk;
+    cb(null, previous);
   }
 
   override _flush(cb: TransformCallback) {
     const sha256 = this.hash.digest('hex');
-    if (this.size === this.expectedSize && sha256 === this.expectedSha256) return cb();
+    const last = this.held;
+    this.held = undefined;
+    if (this.size === this.expectedSize && sha256 === this.expectedSha256) return cb(null, last);
     void this.onMismatch({ size: this.size, sha256 }).then(
       (e) => cb(e),
       (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),

@@ -62,6 +62,12 @@ export interface StorageBackend {
   read(key: string, range?: { start: number; end?: number }): Promise<Readable>;
   /** Size of an object, or null if absent. */
   stat(key: string): Promise<ObjectStat | null>;
+  /**
+   * Optional fast path for small objects: the whole object in one buffer (one open, one size
+   * check, one read) when its size is `expectedSize`; `{ size }` without reading when its size
+   * differs. Rejects NotFound if absent. Backends without it are read through `stat` + `read`.
+   */
+  readWhole?(key: string, expectedSize: number): Promise<Buffer | ObjectStat>;
   /** Delete an object; a missing one is not an error. */
   delete(key: string): Promise<void>;
 

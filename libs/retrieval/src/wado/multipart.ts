@@ -10,12 +10,13 @@ export class ResponseClosedError extends Error {
 }
 
 /**
- * Writes `chunk`, waiting for 'drain' when the destination's buffer is full (backpressure).
+ * Writes `chunk`, waiting for 'drain' when the destination's buffer is full (backpressure) and,
+ * if `queueMaxBytes` is given, holds more than that many bytes.
  * Rejects with ResponseClosedError if the destination closes or errors meanwhile.
  */
-export async function writeChunk(out: Writable, chunk: Buffer | string): Promise<void> {
+export async function writeChunk(out: Writable, chunk: Buffer | string, queueMaxBytes = 0): Promise<void> {
   if (out.destroyed || out.writableEnded) throw new ResponseClosedError();
-  if (out.write(chunk)) return;
+  if (out.write(chunk) || out.writableLength <= queueMaxBytes) return;
   await new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {
       out.off('drain', onDrain);
@@ -80,10 +81,19 @@ export class MultipartWriter {
     return `--${this.boundary}\r\n${lines.join('')}\r\n`;
   }
 
-  /** One part; `body` is written with backpressure (streams chunk by chunk). */
-  async part(headers: Record<string, string>, body: Buffer | Readable): Promise<void> {
+  /**
+   * One part; `body` is written with backpressure (streams chunk by chunk). A Buffer body goes
+   * out without a copy, in one corked write with its head and tail; the call returns at once
+   * while at most `queueMaxBytes` are queued in `out`.
+   */
+  async part(headers: Record<string, string>, body: Buffer | Readable, queueMaxBytes = 0): Promise<void> {
     if (Buffer.isBuffer(body)) {
-      await writeChunk(this.out, Buffer.concat([Buffer.from(this.head(headers), 'latin1'), body, Buffer.from('\r\n')]));
+      if (this.out.destroyed || this.out.writableEnded) throw new ResponseClosedError();
+      this.out.cork();
+      this.out.write(this.head(headers), 'latin1');
+      this.out.write(body);
+      this.out.uncork();
+      await writeChunk(this.out, '\r\n', queueMaxBytes);
       return;
     }
     await writeChunk(this.out, this.head(headers));

@@ -56,6 +56,12 @@ export interface InstanceRef {
 /** Buffered frames/values up to this size; larger bulk values are streamed (checked at their end). */
 const BUFFER_MAX = 32 * 1024 * 1024;
 const PROBE_CONCURRENCY = 16;
+/** Study/series retrieval: objects up to this size are read and verified whole before their part is written. */
+const WADO_IN_MEMORY_MAX_BYTES = 8 * 1024 * 1024;
+/** How many objects are read and verified ahead of the one being written (memory: bounded by both limits). */
+const WADO_LOOKAHEAD = 3;
+/** Written parts may queue in the response up to this many bytes before we wait for the client (backpressure). */
+const WADO_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 const WARNING_LIST_MAX = 10;
 const JSON_FLUSH = 256 * 1024;
 
@@ -105,9 +111,32 @@ export class WadoService {
       headers,
       write: async (out) => {
         const mp = new MultipartWriter(out, 'application/dicom', boundary);
-        for (const inst of available) {
-          const stream = await this.reader.open(inst);
-          await mp.part({ 'Content-Type': `application/dicom; transfer-syntax=${inst.transferSyntaxUid}` }, stream);
+        // Objects that fit in memory are read and verified whole, up to WADO_LOOKAHEAD of them
+        // ahead of the one being written: a part is written only once its object checked out,
+        // so a corrupt object's bytes are never sent. Larger objects stream, their last chunk
+        // held back until their digest checks out.
+        const small = (k: number) => available[k]!.location!.sizeBytes <= WADO_IN_MEMORY_MAX_BYTES;
+        const loads = new Map<number, Promise<Buffer>>();
+        const load = (k: number) => {
+          let p = loads.get(k);
+          if (!p) {
+            p = this.reader.readWhole(available[k]!);
+            p.catch(() => undefined); // awaited below, in order
+            loads.set(k, p);
+          }
+          return p;
+        };
+        for (let k = 0; k < available.length; k++) {
+          const inst = available[k]!;
+          for (let j = k; j <= k + WADO_LOOKAHEAD && j < available.length && small(j); j++) void load(j);
+          const headers = { 'Content-Type': `application/dicom; transfer-syntax=${inst.transferSyntaxUid}` };
+          if (small(k)) {
+            const body = await load(k);
+            loads.delete(k);
+            await mp.part(headers, body, WADO_QUEUE_MAX_BYTES);
+          } else {
+            await mp.part(headers, await this.reader.open(inst));
+          }
         }
         await mp.end();
       },
