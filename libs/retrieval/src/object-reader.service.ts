@@ -1,6 +1,6 @@
 import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
 import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -24,13 +24,19 @@ export class ObjectUnavailableError extends Error {
  * sending, never complete it) and marks the location CORRUPT; an absent object is MISSING.
  */
 @Injectable()
-export class ObjectReaderService {
+export class ObjectReaderService implements OnApplicationBootstrap {
   private readonly logger = new Logger(ObjectReaderService.name);
 
   constructor(
     @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
     private readonly locations: LocationRepository,
   ) {}
+
+  /** Start the hashing threads now: a thread's start-up (tens of ms) is not paid by the first retrieval. */
+  async onApplicationBootstrap(): Promise<void> {
+    // Without threads, hashing falls back to the event loop: a slower start, not a failure.
+    await hashWorkers().warm().catch((e: unknown) => this.logger.warn(`hashing threads did not start: ${String(e)}`));
+  }
 
   /** Open the whole object (Part 10 file as stored), verified. */
   async open(inst: RetrievableInstance): Promise<Readable> {
@@ -176,9 +182,18 @@ class HashWorkers {
 
   constructor(private readonly size: number) {}
 
+  /** Start every thread and hash once on each, so the first real hash finds them running. */
+  async warm(): Promise<void> {
+    while (this.slots.length < this.size) this.slots.push(this.startSlot());
+    await Promise.all(this.slots.map((slot) => this.hashOn(slot, new ArrayBuffer(64))));
+  }
+
   hash(buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
+    return this.hashOn(this.slot(), buffer);
+  }
+
+  private hashOn(slot: HashSlot, buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
     return new Promise((resolve, reject) => {
-      const slot = this.slot();
       const id = this.nextId++;
       this.jobs.set(id, { slot, resolve, reject });
       slot.pending++;
@@ -202,6 +217,12 @@ class HashWorkers {
     const idle = this.slots.find((w) => w.pending === 0);
     if (idle) return idle;
     if (this.slots.length >= this.size) return this.slots.reduce((a, b) => (b.pending < a.pending ? b : a));
+    const slot = this.startSlot();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private startSlot(): HashSlot {
     const slot: HashSlot = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: 0 };
     slot.worker.unref();
     slot.worker.on('message', (m: { id: number; buffer: ArrayBuffer; sha256: string }) => this.settle(m.id)?.resolve(m));
@@ -212,7 +233,6 @@ class HashWorkers {
     };
     slot.worker.on('error', fail);
     slot.worker.on('exit', (code) => fail(new Error(`hashing thread exited with code ${code}`)));
-    this.slots.push(slot);
     return slot;
   }
 }
