@@ -29,8 +29,11 @@ export class IndexerService {
     for (;;) {
       const n = await this.index.indexStudyBatch(studyIuid, BATCH, (rows) => deriveBatch(studyIuid, rows));
       total += n;
-      if (n < BATCH) return total;
+      if (n < BATCH) break;
     }
+    // The study changed: its retention expiry is recomputed by the retention sweep.
+    if (total > 0) await this.jobs.queue({ name: JobName.RetentionEvaluate, data: {} });
+    return total;
   }
 
   /**
