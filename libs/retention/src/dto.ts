@@ -16,6 +16,7 @@ import {
   Max,
   MaxLength,
   Min,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 import { Anchor, RuleAction } from './expiry.js';
@@ -86,14 +87,17 @@ export class RuleDto {
 
 /** POST /api/legal-holds: on a patient (patientId [+ issuer]) or on one study. */
 export class LegalHoldDto {
-  @IsOptional() @IsString() @Length(1, 64) @IsExclusiveWith('studyInstanceUid')
+  // Checked when given, and when studyInstanceUid is missing too (one of the two is required).
+  @ValidateIf((o: LegalHoldDto) => o.patientId !== undefined || o.studyInstanceUid === undefined)
+  @IsString() @Length(1, 64) @IsExclusiveWith('studyInstanceUid')
   patientId?: string;
 
   /** IssuerOfPatientID; absent: the hold covers the PatientID under every issuer. */
   @IsOptional() @IsString() @MaxLength(64)
   issuer?: string;
 
-  @IsOptional() @IsDicomUid() @IsExclusiveWith('patientId')
+  @ValidateIf((o: LegalHoldDto) => o.studyInstanceUid !== undefined)
+  @IsDicomUid() @IsExclusiveWith('patientId')
   studyInstanceUid?: string;
 
   @IsString() @Length(1, 128)

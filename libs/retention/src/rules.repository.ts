@@ -110,7 +110,8 @@ export class RulesRepository {
   async update(id: string, name: string, def: RuleDefinition, actor: string): Promise<StoredRule> {
     return this.db.transaction(async (tx) => {
       const prev = await this.locked(tx, id);
-      const [row]: RawRule[] = await tx.query(
+      // TypeORM answers an UPDATE with [rows, affectedCount].
+      const [[row]]: [RawRule[], number] = await tx.query(
         `UPDATE retention_rule SET version = version + 1, name = $2, definition = $3, updated_by = $4, updated_at = now()
           WHERE id = $1 RETURNING *`,
         [id, name, def, actor],
@@ -127,7 +128,8 @@ export class RulesRepository {
   async delete(id: string, actor: string): Promise<StoredRule> {
     return this.db.transaction(async (tx) => {
       await this.locked(tx, id);
-      const [row]: RawRule[] = await tx.query(
+      // TypeORM answers an UPDATE with [rows, affectedCount].
+      const [[row]]: [RawRule[], number] = await tx.query(
         `UPDATE retention_rule SET version = version + 1, deleted = true, updated_by = $2, updated_at = now() WHERE id = $1 RETURNING *`,
         [id, actor],
       );
