@@ -360,7 +360,7 @@ describe('retention: rules, expiry, holds, purges, audit', () => {
   });
 });
 
-describe('retention: a purge killed with -9 finishes after a restart', () => {
+describe('retention: purges that survive kill -9 and reach every copy', () => {
   let a: Archive;
   afterAll(async () => {
     await a?.stop();
@@ -423,5 +423,56 @@ describe('retention: a purge killed with -9 finishes after a restart', () => {
     const audit = await api('GET', `/api/audit?type=STUDY_PURGED&study=${big.studyUid}`);
     expect(audit.body.total).toBe(1);
     expect(audit.body.items[0].detail.instances).toHaveLength(30);
+  });
+
+  it('deletes every copy its location rows name (older versions too); a copy on a storage it does not know stops that study', async () => {
+    // M: one instance sent twice with different bytes: the first copy is kept as REPLACED.
+    const sop = uid();
+    const m = study('M', { birth: '19500101', date: '20080101', modality: 'CT', instances: 1 });
+    m.series[0]!.sopUids = [sop];
+    const n = study('N', { birth: '19500101', date: '20090101', modality: 'CT', instances: 1 });
+    for (const spec of [[m, n], [m]]) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'vna-retention-copies-'));
+      await generateStudies(dir, spec);
+      const r = await run('storescu', ['-v', '+sd', '+r', ...a.dcmArgs(), dir]);
+      expect(storeResponses(r.stderr + r.stdout).ok, r.stderr).toBe(spec.length);
+    }
+    await a.waitIndexed(4); // with study L (2) kept from the test above
+    const mFiles = await objectFiles(a, m.studyUid);
+    expect(mFiles).toHaveLength(2);
+    const statuses = await a.db.query(`SELECT l.status FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = $1 ORDER BY l.id`, [sop]);
+    expect(statuses.rows.map((x: Json) => x.status)).toEqual(['REPLACED', 'OK']);
+    // N also has a copy on a storage this process does not configure (another tier's, say).
+    const [nFile] = await objectFiles(a, n.studyUid);
+    await a.db.query(
+      `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status)
+       SELECT l.instance_fk, 'cold', 'aa/bb/copy.dcm', l.size_bytes, l.sha256, l.transfer_syntax_uid, l.version, 'OK'
+         FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1`,
+      [n.studyUid],
+    );
+
+    const batch = await api('POST', '/api/retention/purges', {});
+    expect(batch.body.studies.map((s: Json) => s.studyInstanceUid)).toEqual([m.studyUid, n.studyUid]);
+    expect((await api('POST', `/api/retention/purges/${batch.body.id}/approve`, {}, { 'X-User': 'dr.approver' })).status).toBe(200);
+    const report = await waitFor('M deleted', async () => {
+      const x = await api('GET', `/api/retention/purges/${batch.body.id}`);
+      return x.body.studies[0].state === 'DELETED' && x.body;
+    });
+    const copies = report.studies[0].instances[0].copies;
+    expect(copies.map((c: Json) => [c.storageId, c.status, c.verifiedAbsent])).toEqual([['hot', 'REPLACED', true], ['hot', 'OK', true]]);
+    for (const f of mFiles) expect(existsSync(f), f).toBe(false);
+
+    // N: never reported deleted while a copy may remain; its rows stay and it stays hidden.
+    await sleep(3000);
+    const again = await api('GET', `/api/retention/purges/${batch.body.id}`);
+    expect(again.body.state).toBe('RUNNING');
+    expect(again.body.studies[1]).toMatchObject({ state: 'PURGING' });
+    expect(again.body.studies[1].instances[0].state).toBe('PENDING');
+    const rows = await a.db.query(`SELECT l.storage_id FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1 ORDER BY l.id`, [n.studyUid]);
+    expect(rows.rows.map((x: Json) => x.storage_id)).toEqual(['hot', 'cold']);
+    expect(existsSync(nFile!)).toBe(false); // the copy it could reach is gone
+    expect(await qidoStudyUids(a)).not.toContain(n.studyUid);
+    expect((await api('GET', `/api/audit?type=STUDY_PURGED&study=${n.studyUid}`)).body.total).toBe(0);
+    expect(a.logTail(400)).toMatch(/unknown storage id "cold"/);
   });
 });
