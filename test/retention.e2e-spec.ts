@@ -438,6 +438,15 @@ describe('retention: purges that survive kill -9 and reach every copy', () => {
       expect(storeResponses(r.stderr + r.stdout).ok, r.stderr).toBe(spec.length);
     }
     await a.waitIndexed(4); // with study L (2) kept from the test above
+    // New studies get their expiry from the background job (the indexer asks for it), before any API call.
+    const computed = await waitFor('expiry of new studies', async () => {
+      const q = await a.db.query(
+        `SELECT s.study_iuid, sr.expires_on::text AS e FROM study_retention sr JOIN study s ON s.id = sr.study_fk WHERE s.study_iuid = ANY($1)`,
+        [[m.studyUid, n.studyUid]],
+      );
+      return q.rowCount === 2 && Object.fromEntries(q.rows.map((x: Json) => [x.study_iuid, x.e]));
+    });
+    expect(computed).toEqual({ [m.studyUid]: '2018-01-01', [n.studyUid]: '2019-01-01' });
     const mFiles = await objectFiles(a, m.studyUid);
     expect(mFiles).toHaveLength(2);
     const statuses = await a.db.query(`SELECT l.status FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = $1 ORDER BY l.id`, [sop]);

@@ -336,12 +336,15 @@ export class PurgesRepository {
    */
   async finishStudy(batch: PurgeBatch, entry: PurgeEntry): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const study: Array<{ id: string; patient_fk: string }> = await tx.query(`SELECT id, patient_fk FROM study WHERE id = $1 FOR UPDATE`, [entry.studyFk]);
       const journal = ((await tx.query(
         `SELECT * FROM retention_purge_instance WHERE purge_study_fk = $1 AND state = $2 ORDER BY id FOR UPDATE`,
         [entry.id, PurgeInstanceState.ObjectsDeleted],
       )) as Array<Record<string, unknown>>).map(toJournal);
       const ids = journal.map((j) => j.instanceFk);
+      // Locked like ingest locks an instance it re-versions: no location can be added until commit.
+      // Instances before the study: the indexer's lock order.
+      await tx.query(`SELECT id FROM instance WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, [ids]);
+      const study: Array<{ id: string; patient_fk: string }> = await tx.query(`SELECT id, patient_fk FROM study WHERE id = $1 FOR UPDATE`, [entry.studyFk]);
       const current: Array<{ id: string; instance_fk: string }> = await tx.query(
         `SELECT id, instance_fk FROM location WHERE instance_fk = ANY($1::bigint[])`,
         [ids],
@@ -354,7 +357,7 @@ export class PurgesRepository {
         ]);
         return false;
       }
-      await tx.query(`DELETE FROM location WHERE instance_fk = ANY($1::bigint[])`, [ids]);
+      await tx.query(`DELETE FROM location WHERE id = ANY($1::bigint[])`, [[...deleted]]);
       await tx.query(`DELETE FROM instance WHERE id = ANY($1::bigint[])`, [ids]);
       await tx.query(`UPDATE retention_purge_instance SET state = $2 WHERE purge_study_fk = $1 AND state = $3`, [
         entry.id, PurgeInstanceState.Done, PurgeInstanceState.ObjectsDeleted,

@@ -2,7 +2,7 @@ import { isAeTitle } from '#vna/config';
 import { isValidUid } from '#vna/dicom';
 import { ValidateBy, type ValidationArguments, type ValidationOptions } from 'class-validator';
 
-/** A DICOM UID (64 characters at most, digits and dots, no leading zeros). */
+/** A DICOM UID, as the archive checks them everywhere (#vna/dicom isValidUid). */
 export function IsDicomUid(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
