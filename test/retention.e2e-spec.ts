@@ -425,6 +425,39 @@ describe('retention: purges that survive kill -9 and reach every copy', () => {
     expect(audit.body.items[0].detail.instances).toHaveLength(30);
   });
 
+  it('a study that changed after its batch was made is skipped, not purged with what was not approved', async () => {
+    const p = study('P', { birth: '19500101', date: '20070101', modality: 'CT', instances: 2 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'vna-retention-changed-'));
+    await generateStudies(dir, [p]);
+    const first = await run('storescu', ['-v', '+sd', '+r', ...a.dcmArgs(), dir]);
+    expect(storeResponses(first.stderr + first.stdout).ok).toBe(2);
+    await a.waitIndexed(4);
+    const batch = await api('POST', '/api/retention/purges', {});
+    expect(batch.body.studies.map((s: Json) => [s.studyInstanceUid, s.numInstances])).toEqual([[p.studyUid, 2]]);
+    // One more instance of the study arrives before the approval.
+    const more = { ...p, series: [{ seriesUid: uid(), modality: 'CT', instances: 1 }] };
+    const dir2 = mkdtempSync(path.join(tmpdir(), 'vna-retention-changed-'));
+    await generateStudies(dir2, [more]);
+    const r = await run('storescu', ['-v', '+sd', '+r', ...a.dcmArgs(), dir2]);
+    expect(storeResponses(r.stderr + r.stdout).ok).toBe(1);
+    await a.waitIndexed(5);
+    expect((await api('POST', `/api/retention/purges/${batch.body.id}/approve`, {}, { 'X-User': 'dr.approver' })).status).toBe(200);
+    const report = await waitFor('batch done', async () => {
+      const x = await api('GET', `/api/retention/purges/${batch.body.id}`);
+      return x.body.state === 'COMPLETED' && x.body;
+    });
+    expect(report.studies[0].state).toBe('SKIPPED');
+    expect(report.studies[0].note).toContain('changed since the batch was made (2 -> 3 instances');
+    expect(await qidoStudyUids(a)).toContain(p.studyUid);
+    for (const f of await objectFiles(a, p.studyUid)) expect(existsSync(f)).toBe(true);
+    // It can be purged by a new batch, with the instances it has now.
+    const next = await api('POST', '/api/retention/purges', {});
+    expect(next.body.studies.map((s: Json) => [s.studyInstanceUid, s.numInstances])).toEqual([[p.studyUid, 3]]);
+    expect((await api('POST', `/api/retention/purges/${next.body.id}/approve`, {}, { 'X-User': 'dr.approver' })).status).toBe(200);
+    await waitFor('second batch done', async () => (await api('GET', `/api/retention/purges/${next.body.id}`)).body.state === 'COMPLETED');
+    expect(await qidoStudyUids(a)).not.toContain(p.studyUid);
+  });
+
   it('deletes every copy its location rows name (older versions too); a copy on a storage it does not know stops that study', async () => {
     // M: one instance sent twice with different bytes: the first copy is kept as REPLACED.
     const sop = uid();

@@ -175,11 +175,15 @@ export class PurgeService {
     this.logger.log(`purge ${purgeId} completed`);
   }
 
-  /** Re-checked under the study's lock when its purge starts: still expired under the approved rule version, not held. */
+  /** Re-checked under the study's lock when its purge starts: unchanged since the snapshot, not held, still expired under the approved rule version. */
   private decision(entry: PurgeEntry): StartDecision {
-    return (study, held, rules) => {
+    return (study, held, rules, instances) => {
       if (!study) return 'the study is no longer in the archive';
       if (held) return 'a legal hold covers the study';
+      // Only what was approved: a study that gained or lost instances since the snapshot waits for a new batch.
+      if (instances !== entry.numInstances || Number(study.sizeBytes) !== entry.sizeBytes) {
+        return `the study changed since the batch was made (${entry.numInstances} -> ${instances} instances, ${entry.sizeBytes} -> ${study.sizeBytes} bytes)`;
+      }
       const e = computeExpiry(rules.rules, study.facts);
       if (!isExpired(e.expiresOn, todayUtc())) return `not expired any more (now expires ${e.expiresOn ?? 'never'})`;
       if (e.winner?.ruleId !== entry.ruleId || e.winner.version !== entry.ruleVersion) {

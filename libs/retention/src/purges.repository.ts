@@ -150,7 +150,7 @@ const toJournal = (r: Record<string, unknown>): JournalInstance => ({
 const ENTRY_COLUMNS = `*, expires_on::text AS expires_on_text`;
 
 /** Decides, inside the transaction that would start a study's purge, whether to skip it (the reason) or go on (null). */
-export type StartDecision = (study: StudyFactsRow | null, held: boolean, rules: RuleSet) => string | null;
+export type StartDecision = (study: StudyFactsRow | null, held: boolean, rules: RuleSet, instances: number) => string | null;
 
 /** Purge batches and their journal (retention_purge, retention_purge_study, retention_purge_instance). */
 @Injectable()
@@ -278,7 +278,9 @@ export class PurgesRepository {
       const held = study
         ? ((await tx.query(`SELECT 1 FROM study s JOIN patient p ON p.id = s.patient_fk WHERE s.id = $1 AND ${HELD}`, [entry.studyFk])) as unknown[]).length > 0
         : false;
-      const skip = decide(study, held, await loadRuleSet(tx));
+      // Every instance with the study's UID, indexed or not: what the journal would list.
+      const [{ n: instances }]: Array<{ n: number }> = await tx.query(`SELECT count(*)::int AS n FROM instance WHERE study_iuid = $1`, [entry.studyInstanceUid]);
+      const skip = decide(study, held, await loadRuleSet(tx), instances);
       if (skip !== null) {
         await tx.query(`UPDATE retention_purge_study SET state = $2, note = $3, completed_at = now() WHERE id = $1`, [entry.id, PurgeStudyState.Skipped, skip]);
         await this.audit.append({ type: AuditType.StudyPurgeSkipped, actor: AUTO_PURGE_ACTOR, studyIuid: entry.studyInstanceUid, detail: { purgeId: batch.id, reason: skip } }, tx);
