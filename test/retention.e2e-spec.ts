@@ -266,6 +266,9 @@ describe('retention: rules, expiry, holds, purges, audit', () => {
     const hold = await api('POST', '/api/legal-holds', { studyInstanceUid: S.A.studyUid, caseReference: 'REQ-9', reason: 'records request' });
     expect(hold.status).toBe(201);
     expect((await api('POST', `/api/retention/purges/${purgeId}/approve`, {}, {})).status).toBe(400); // who approves?
+    const own = await api('POST', `/api/retention/purges/${purgeId}/approve`, {}); // its creator: four eyes
+    expect(own.status).toBe(409);
+    expect(own.text).toContain('another person must approve it');
     const ok = await api('POST', `/api/retention/purges/${purgeId}/approve`, {}, { 'X-User': 'dr.approver' });
     expect(ok.status, ok.text).toBe(200);
     expect(ok.body).toMatchObject({ approvedBy: 'dr.approver' });
@@ -357,6 +360,22 @@ describe('retention: rules, expiry, holds, purges, audit', () => {
     // Append-only: the database refuses changes to the trail.
     await expect(archive.db.query(`UPDATE audit_event SET actor = 'someone else'`)).rejects.toThrow(/append-only/);
     await expect(archive.db.query(`DELETE FROM audit_event`)).rejects.toThrow(/append-only/);
+  });
+
+  it('a rejected batch deletes nothing and gives its studies back to the expired list', async () => {
+    const batch = await api('POST', '/api/retention/purges', {});
+    expect(batch.body.studies.map((s: Json) => s.studyInstanceUid)).toEqual([S.A.studyUid]); // its hold was released
+    expect((await api('POST', `/api/retention/purges/${batch.body.id}/reject`, {}, { 'X-User': 'dr.approver' })).text).toContain('reason');
+    const r = await api('POST', `/api/retention/purges/${batch.body.id}/reject`, { reason: 'patient transferred, keep' }, { 'X-User': 'dr.approver' });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toMatchObject({ state: 'REJECTED', rejectedBy: 'dr.approver', rejectReason: 'patient transferred, keep' });
+    expect(r.body.studies[0]).toMatchObject({ state: 'SKIPPED', note: 'batch rejected by dr.approver: patient transferred, keep' });
+    expect((await api('POST', `/api/retention/purges/${batch.body.id}/approve`, {}, { 'X-User': 'dr.approver' })).status).toBe(409);
+    await sleep(1000);
+    expect(await qidoStudyUids(archive)).toContain(S.A.studyUid);
+    for (const f of files.A!) expect(existsSync(f)).toBe(true);
+    expect((await api('GET', '/api/retention/expired')).body.items.map((s: Json) => s.studyInstanceUid)).toContain(S.A.studyUid);
+    expect((await api('GET', '/api/audit?type=PURGE_REJECTED')).body.items[0]).toMatchObject({ actor: 'dr.approver', detail: { purgeId: batch.body.id } });
   });
 });
 

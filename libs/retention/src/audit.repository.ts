@@ -13,6 +13,7 @@ export enum AuditType {
   HoldReleased = 'LEGAL_HOLD_RELEASED',
   PurgeCreated = 'PURGE_CREATED',
   PurgeApproved = 'PURGE_APPROVED',
+  PurgeRejected = 'PURGE_REJECTED',
   StudyPurgeStarted = 'STUDY_PURGE_STARTED',
   StudyPurgeSkipped = 'STUDY_PURGE_SKIPPED',
   StudyPurged = 'STUDY_PURGED',

@@ -16,7 +16,7 @@ import {
 } from '@nestjs/common';
 import type { Response } from 'express';
 import { AuditRepository, type AuditEvent, type AuditFilter } from './audit.repository.js';
-import { AuditFormat, AuditQueryDto, CreatePurgeDto, LegalHoldDto, ListHoldsQueryDto, PageQueryDto, ReleaseHoldQueryDto, RuleDto } from './dto.js';
+import { AuditFormat, AuditQueryDto, CreatePurgeDto, LegalHoldDto, ListHoldsQueryDto, PageQueryDto, RejectPurgeDto, ReleaseHoldQueryDto, RuleDto } from './dto.js';
 import { ExpiryService } from './expiry.service.js';
 import { HoldsService } from './holds.service.js';
 import { Actor, parseId, RetentionErrorFilter, retentionValidation } from './http.js';
@@ -87,6 +87,12 @@ export class PurgesController {
   @HttpCode(HttpStatus.OK)
   approve(@Param('id') id: string, @Actor() actor: string) {
     return this.purges.approve(parseId(id, 'purge'), actor);
+  }
+
+  @Post('purges/:id/reject')
+  @HttpCode(HttpStatus.OK)
+  reject(@Param('id') id: string, @Body() dto: RejectPurgeDto, @Actor() actor: string) {
+    return this.purges.reject(parseId(id, 'purge'), actor, dto.reason);
   }
 }
 

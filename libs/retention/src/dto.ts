@@ -130,6 +130,12 @@ export class CreatePurgeDto {
   studyInstanceUids?: string[];
 }
 
+/** POST /api/retention/purges/{id}/reject. */
+export class RejectPurgeDto {
+  @IsString() @Length(1, 2000)
+  reason: string;
+}
+
 export class PageQueryDto {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   limit?: number;

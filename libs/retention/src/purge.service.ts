@@ -92,6 +92,12 @@ export class PurgeService {
     return this.report(id);
   }
 
+  async reject(id: string, actor: string, reason: string) {
+    await this.purges.reject(id, actor, reason);
+    this.logger.log(`purge ${id} rejected by ${actor}`);
+    return this.report(id);
+  }
+
   list(limit: number, offset: number): Promise<PurgeBatch[]> {
     return this.purges.list(limit, offset);
   }

@@ -11,6 +11,8 @@ export enum PurgeState {
   Approved = 'APPROVED',
   Running = 'RUNNING',
   Completed = 'COMPLETED',
+  /** Refused by a reviewer before approval: nothing deleted, its studies offered again. */
+  Rejected = 'REJECTED',
 }
 
 /** Journal state of one study of a batch: PENDING -> PURGING (hidden, objects being deleted) -> DELETED; or SKIPPED. */
@@ -39,6 +41,9 @@ export interface PurgeBatch {
   createdAt: string;
   approvedBy: string | null;
   approvedAt: string | null;
+  rejectedBy: string | null;
+  rejectedAt: string | null;
+  rejectReason: string | null;
   startedAt: string | null;
   completedAt: string | null;
   maxPerRun: number;
@@ -109,6 +114,9 @@ const toBatch = (r: Record<string, unknown>): PurgeBatch => ({
   createdAt: iso(r.created_at)!,
   approvedBy: (r.approved_by as string | null) ?? null,
   approvedAt: iso(r.approved_at),
+  rejectedBy: (r.rejected_by as string | null) ?? null,
+  rejectedAt: iso(r.rejected_at),
+  rejectReason: (r.reject_reason as string | null) ?? null,
   startedAt: iso(r.started_at),
   completedAt: iso(r.completed_at),
   maxPerRun: Number(r.max_per_run),
@@ -199,8 +207,16 @@ export class PurgesRepository {
     }
   }
 
+  /**
+   * Approve a batch awaiting approval. Four eyes: whoever created the batch cannot approve it
+   * (Conflict), so one mistaken rule plus one person never deletes anything.
+   */
   async approve(id: string, actor: string): Promise<PurgeBatch> {
     return this.db.transaction(async (tx) => {
+      const current = await this.batch(id, tx);
+      if (current && current.state === PurgeState.AwaitingApproval && current.createdBy === actor) {
+        throw new RetentionError(RetentionErrorCode.Conflict, `purge ${id} was created by ${actor}; another person must approve it`);
+      }
       const [rows]: [Array<Record<string, unknown>>, number] = await tx.query(
         `UPDATE retention_purge SET state = $2, approved_by = $3, approved_at = now() WHERE id = $1 AND state = $4 RETURNING *`,
         [id, PurgeState.Approved, actor, PurgeState.AwaitingApproval],
@@ -212,6 +228,26 @@ export class PurgesRepository {
       }
       const studies: Array<{ study_iuid: string }> = await tx.query(`SELECT study_iuid FROM retention_purge_study WHERE purge_fk = $1 ORDER BY id`, [id]);
       await this.audit.append({ type: AuditType.PurgeApproved, actor, detail: { purgeId: id, studies: studies.map((s) => s.study_iuid) } }, tx);
+      return toBatch(rows[0]);
+    });
+  }
+
+  /** Reject a batch awaiting approval: its studies are released (SKIPPED) for later batches; nothing is deleted. */
+  async reject(id: string, actor: string, reason: string): Promise<PurgeBatch> {
+    return this.db.transaction(async (tx) => {
+      const [rows]: [Array<Record<string, unknown>>, number] = await tx.query(
+        `UPDATE retention_purge SET state = $2, rejected_by = $3, rejected_at = now(), reject_reason = $4 WHERE id = $1 AND state = $5 RETURNING *`,
+        [id, PurgeState.Rejected, actor, reason, PurgeState.AwaitingApproval],
+      );
+      if (!rows[0]) {
+        const b = await this.batch(id, tx);
+        if (!b) throw new RetentionError(RetentionErrorCode.NotFound, `purge ${id} does not exist`);
+        throw new RetentionError(RetentionErrorCode.Conflict, `purge ${id} is ${b.state}, not ${PurgeState.AwaitingApproval}`);
+      }
+      await tx.query(`UPDATE retention_purge_study SET state = $2, note = $3, completed_at = now() WHERE purge_fk = $1 AND state = $4`, [
+        id, PurgeStudyState.Skipped, `batch rejected by ${actor}: ${reason}`, PurgeStudyState.Pending,
+      ]);
+      await this.audit.append({ type: AuditType.PurgeRejected, actor, detail: { purgeId: id, reason } }, tx);
       return toBatch(rows[0]);
     });
   }

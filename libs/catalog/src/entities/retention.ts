@@ -74,6 +74,9 @@ export class RetentionPurgeEntity {
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column({ name: 'approved_by', type: 'text', nullable: true }) approvedBy: string | null;
   @Column({ name: 'approved_at', type: 'timestamptz', nullable: true }) approvedAt: Date | null;
+  @Column({ name: 'rejected_by', type: 'text', nullable: true }) rejectedBy: string | null;
+  @Column({ name: 'rejected_at', type: 'timestamptz', nullable: true }) rejectedAt: Date | null;
+  @Column({ name: 'reject_reason', type: 'text', nullable: true }) rejectReason: string | null;
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt: Date | null;
   @Column({ name: 'completed_at', type: 'timestamptz', nullable: true }) completedAt: Date | null;
   @Column({ name: 'max_per_run', type: 'integer' }) maxPerRun: number;

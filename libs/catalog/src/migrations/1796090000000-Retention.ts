@@ -81,12 +81,15 @@ export class Retention1796090000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE retention_purge (
         id                 bigserial PRIMARY KEY,
-        state              text NOT NULL CHECK (state IN ('AWAITING_APPROVAL', 'APPROVED', 'RUNNING', 'COMPLETED')),
+        state              text NOT NULL CHECK (state IN ('AWAITING_APPROVAL', 'APPROVED', 'RUNNING', 'COMPLETED', 'REJECTED')),
         requires_approval  boolean NOT NULL,
         created_by         text NOT NULL,
         created_at         timestamptz NOT NULL DEFAULT now(),
         approved_by        text,
         approved_at        timestamptz,
+        rejected_by        text,
+        rejected_at        timestamptz,
+        reject_reason      text,
         started_at         timestamptz,
         completed_at       timestamptz,
         max_per_run        integer NOT NULL,
