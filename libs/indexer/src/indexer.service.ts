@@ -31,8 +31,8 @@ export class IndexerService {
       total += n;
       if (n < BATCH) break;
     }
-    // The study changed: its retention expiry is recomputed by the retention sweep.
-    if (total > 0) await this.jobs.queue({ name: JobName.RetentionEvaluate, data: {} });
+    // The study changed: its retention expiry is recomputed in the background.
+    if (total > 0) await this.jobs.queue({ name: JobName.RetentionEvaluateStudy, data: { studyIuid } });
     return total;
   }
 

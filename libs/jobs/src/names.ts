@@ -13,6 +13,8 @@ export enum JobName {
   IndexStudy = 'index-study',
   /** Recompute the expiry of every study whose inputs (rules, study, last access) changed. */
   RetentionEvaluate = 'retention-evaluate',
+  /** Recompute one study's expiry (after its instances were indexed). */
+  RetentionEvaluateStudy = 'retention-evaluate-study',
   /** Run (or resume) one approved purge batch from its journal. */
   RetentionPurge = 'retention-purge',
 }
@@ -22,11 +24,13 @@ export type JobItem =
   | { name: JobName.IndexStudy; data: { studyIuid: string } }
   /** No payload: the job finds stale studies in the database. */
   | { name: JobName.RetentionEvaluate; data: Record<string, never> }
+  | { name: JobName.RetentionEvaluateStudy; data: { studyIuid: string } }
   | { name: JobName.RetentionPurge; data: { purgeId: string } };
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.IndexStudy]: QueueName.Index,
   [JobName.RetentionEvaluate]: QueueName.Retention,
+  [JobName.RetentionEvaluateStudy]: QueueName.Retention,
   [JobName.RetentionPurge]: QueueName.Retention,
 };
 
@@ -40,6 +44,8 @@ export function jobIdFor(job: JobItem): string {
       return `index-study-${job.data.studyIuid}`;
     case JobName.RetentionEvaluate:
       return 'retention-evaluate';
+    case JobName.RetentionEvaluateStudy:
+      return `retention-evaluate-study-${job.data.studyIuid}`;
     case JobName.RetentionPurge:
       return `retention-purge-${job.data.purgeId}`;
   }
@@ -67,7 +73,8 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
     case JobName.IndexStudy:
       return delays.indexStudyMs;
     case JobName.RetentionEvaluate:
-      // Coalesces a burst of changes (a study's index batches, several rule edits) into one sweep.
+    case JobName.RetentionEvaluateStudy:
+      // Coalesces a burst of changes (a study's index batches, several rule edits) into one run.
       return RETENTION_EVALUATE_DELAY_MS;
     case JobName.RetentionPurge:
       return 0;

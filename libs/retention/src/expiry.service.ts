@@ -3,7 +3,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { computeExpiry, isExpired, toIsoDate, ageOn, parseDicomDate } from './expiry.js';
 import { HoldsRepository } from './holds.repository.js';
 import { RetentionError, RetentionErrorCode } from './http.js';
-import { RulesRepository } from './rules.repository.js';
+import { RulesRepository, type RuleSet } from './rules.repository.js';
 import { type ComputedExpiry, StudiesRepository } from './studies.repository.js';
 
 /** Studies evaluated per statement pair (facts read, expiries written). */
@@ -39,28 +39,40 @@ export class ExpiryService {
       const set = await this.rules.ruleSet();
       const ids = await this.studies.stale(set.revision, after, BATCH);
       if (!ids.length) break;
-      const rows = await this.studies.facts(ids);
-      await this.studies.save(
-        set.revision,
-        rows.map((r): ComputedExpiry => {
-          const e = computeExpiry(set.rules, r.facts);
-          return {
-            studyFk: r.studyFk,
-            expiresOn: e.expiresOn,
-            ruleId: e.winner?.ruleId ?? null,
-            ruleVersion: e.winner?.version ?? null,
-            action: e.winner?.action ?? null,
-            autoPurge: e.winner?.autoPurge ?? false,
-            basisUpdatedAt: r.basisUpdatedAt,
-            basisLastAccessAt: r.basisLastAccessAt,
-          };
-        }),
-      );
+      await this.compute(set, ids);
       total += ids.length;
       after = ids[ids.length - 1]!;
     }
     if (total) this.logger.log(`retention expiry computed for ${total} study(ies)`);
     return total;
+  }
+
+  /** One study's expiry, when stale (its instances were just indexed). */
+  async handleEvaluateStudy({ studyIuid }: { studyIuid: string }): Promise<boolean> {
+    const set = await this.rules.ruleSet();
+    const id = await this.studies.staleStudy(set.revision, studyIuid);
+    if (id) await this.compute(set, [id]);
+    return id !== null;
+  }
+
+  private async compute(set: RuleSet, ids: string[]): Promise<void> {
+    const rows = await this.studies.facts(ids);
+    await this.studies.save(
+      set.revision,
+      rows.map((r): ComputedExpiry => {
+        const e = computeExpiry(set.rules, r.facts);
+        return {
+          studyFk: r.studyFk,
+          expiresOn: e.expiresOn,
+          ruleId: e.winner?.ruleId ?? null,
+          ruleVersion: e.winner?.version ?? null,
+          action: e.winner?.action ?? null,
+          autoPurge: e.winner?.autoPurge ?? false,
+          basisUpdatedAt: r.basisUpdatedAt,
+          basisLastAccessAt: r.basisLastAccessAt,
+        };
+      }),
+    );
   }
 
   /** After a sweep left the queue: a change that arrived while it ran could not enqueue (its id was taken). */

@@ -26,6 +26,8 @@ export class RetentionProcessor extends WorkerHost {
     switch (item.name) {
       case JobName.RetentionEvaluate:
         return this.expiry.handleEvaluate();
+      case JobName.RetentionEvaluateStudy:
+        return this.expiry.handleEvaluateStudy(item.data);
       case JobName.RetentionPurge:
         return this.purges.handlePurge(item.data.purgeId);
       default:

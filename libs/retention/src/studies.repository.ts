@@ -103,6 +103,15 @@ export class StudiesRepository {
     return rows.map((r) => String(r.id));
   }
 
+  /** The study's id when its expiry is stale, else null. */
+  async staleStudy(revision: string, studyIuid: string): Promise<string | null> {
+    const rows: Array<{ id: string }> = await this.db.query(
+      `SELECT s.id FROM study s LEFT JOIN study_retention sr ON sr.study_fk = s.id WHERE ${StudiesRepository.STALE} AND s.study_iuid = $2`,
+      [revision, studyIuid],
+    );
+    return rows[0] ? String(rows[0].id) : null;
+  }
+
   async countStale(revision: string): Promise<number> {
     const [r]: Array<{ n: number }> = await this.db.query(
       `SELECT count(*)::int AS n FROM study s LEFT JOIN study_retention sr ON sr.study_fk = s.id WHERE ${StudiesRepository.STALE}`,
