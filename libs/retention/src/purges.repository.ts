@@ -360,8 +360,10 @@ export class PurgesRepository {
   }
 
   async markObjectsDeleted(journalId: string, copies: DeletedCopy[]): Promise<void> {
-    await this.db.query(`UPDATE retention_purge_instance SET state = $2, locations = $3 WHERE id = $1`, [
-      journalId, PurgeInstanceState.ObjectsDeleted, JSON.stringify(copies),
+    // Only from PENDING: a second runner of the batch (a job handed on while the first still ran)
+    // never overwrites what the first recorded.
+    await this.db.query(`UPDATE retention_purge_instance SET state = $2, locations = $3 WHERE id = $1 AND state = $4`, [
+      journalId, PurgeInstanceState.ObjectsDeleted, JSON.stringify(copies), PurgeInstanceState.Pending,
     ]);
   }
 
@@ -374,6 +376,9 @@ export class PurgesRepository {
    */
   async finishStudy(batch: PurgeBatch, entry: PurgeEntry): Promise<boolean> {
     return this.db.transaction(async (tx) => {
+      // Finished by another runner of this batch meanwhile: nothing left to do (and no second audit event).
+      const [own]: Array<{ state: string }> = await tx.query(`SELECT state FROM retention_purge_study WHERE id = $1 FOR UPDATE`, [entry.id]);
+      if (own?.state !== PurgeStudyState.Purging) return true;
       const journal = ((await tx.query(
         `SELECT * FROM retention_purge_instance WHERE purge_study_fk = $1 AND state = $2 ORDER BY id FOR UPDATE`,
         [entry.id, PurgeInstanceState.ObjectsDeleted],
