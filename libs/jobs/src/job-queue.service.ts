@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayFor, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
 
 const RUN_NOW_ATTEMPTS = 100;
+const RUN_NOW_POLL_MS = 20;
 
 /** A queue this process has not registered: using it is a wiring error, reported by name. */
 function missingQueue(name: QueueName): Queue {
@@ -13,7 +14,6 @@ function missingQueue(name: QueueName): Queue {
     },
   });
 }
-const RUN_NOW_POLL_MS = 20;
 
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
