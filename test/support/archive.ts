@@ -219,7 +219,7 @@ export interface StudySpec {
   accession?: string;
   description?: string;
   referrer?: string;
-  series: Array<{ seriesUid: string; modality: string; number?: number; instances: number; rows?: number; cols?: number; frames?: number; sopUids?: string[]; headerPad?: number; description?: string; bodyPart?: string }>;
+  series: Array<{ seriesUid: string; modality: string; number?: number; instances: number; rows?: number; cols?: number; frames?: number; sopUids?: string[]; headerPad?: number; description?: string; bodyPart?: string; institution?: string }>;
 }
 
 /** Generate DICOM files with pydicom (test/support/gen-studies.py). */

@@ -4,7 +4,7 @@
 usage: gen-studies.py OUT_DIR SPEC_JSON
 SPEC_JSON: a list of studies: {"patientId", "patientName", "issuer"?, "birthDate", "sex", "studyUid",
   "studyDate", "studyTime", "accession", "description", "series": [{"seriesUid", "modality",
-  "number", "instances": N, "rows"?, "cols"?, "frames"?}]}
+  "number", "instances": N, "rows"?, "cols"?, "frames"?, "institution"?}]}
 Writes OUT_DIR/<studyUid>/<seriesUid>/<n>.dcm and prints one line per file: path<TAB>sopInstanceUid.
 """
 import json
@@ -53,6 +53,8 @@ for st in spec:
             ds.SeriesDescription = se.get("description", se["modality"] + " series")
             ds.InstanceNumber = n + 1
             ds.BodyPartExamined = se.get("bodyPart", "CHEST")
+            if se.get("institution"):
+                ds.InstitutionName = se["institution"]
             rows, cols, frames = se.get("rows", 16), se.get("cols", 16), se.get("frames", 1)
             ds.Rows, ds.Columns = rows, cols
             ds.SamplesPerPixel = 1

@@ -34,7 +34,8 @@ export class LocationRepository {
    * location. Never reads object storage.
    */
   async findRetrievable(scope: RetrieveScope): Promise<RetrievableInstance[]> {
-    const where: string[] = ['i.series_fk IS NOT NULL'];
+    // A study being purged (retention_state PURGING) is not retrievable from its first step.
+    const where: string[] = ['i.series_fk IS NOT NULL', `s.retention_state = 'ACTIVE'`];
     const params: unknown[] = [];
     const add = (v: unknown) => {
       params.push(v);
@@ -83,7 +84,7 @@ export class LocationRepository {
 
   /** Instance metadata (DICOM JSON without bulk data) for a scope, from the index only. */
   async findMetadata(scope: RetrieveScope): Promise<Array<{ sopIuid: string; seriesIuid: string; studyIuid: string; metadata: Record<string, unknown> }>> {
-    const where: string[] = ['i.series_fk IS NOT NULL'];
+    const where: string[] = ['i.series_fk IS NOT NULL', `s.retention_state = 'ACTIVE'`];
     const params: unknown[] = [];
     if (scope.studyUid) {
       params.push(scope.studyUid);
@@ -100,6 +101,7 @@ export class LocationRepository {
     const rows: Array<{ sop_iuid: string; series_iuid: string; study_iuid: string; metadata: Record<string, unknown> }> =
       await this.db.query(
         `SELECT i.sop_iuid, i.series_iuid, i.study_iuid, i.metadata FROM instance i
+           JOIN series se ON se.id = i.series_fk JOIN study s ON s.id = se.study_fk
           WHERE ${where.join(' AND ')} ORDER BY i.series_iuid, i.instance_number NULLS LAST, i.id`,
         params,
       );

@@ -39,15 +39,15 @@ export const ATTRIBUTES: AttributeDef[] = [
   { tag: '00100040', vr: 'CS', level: P, column: 'p.sex', match: 'text' },
   {
     tag: '00201200', vr: 'IS', level: P, match: 'count',
-    column: '(SELECT count(*) FROM study xs WHERE xs.patient_fk = p.id)',
+    column: `(SELECT count(*) FROM study xs WHERE xs.patient_fk = p.id AND xs.retention_state = 'ACTIVE')`,
   },
   {
     tag: '00201202', vr: 'IS', level: P, match: 'count',
-    column: '(SELECT coalesce(sum(xs.num_series), 0) FROM study xs WHERE xs.patient_fk = p.id)',
+    column: `(SELECT coalesce(sum(xs.num_series), 0) FROM study xs WHERE xs.patient_fk = p.id AND xs.retention_state = 'ACTIVE')`,
   },
   {
     tag: '00201204', vr: 'IS', level: P, match: 'count',
-    column: '(SELECT coalesce(sum(xs.num_instances), 0) FROM study xs WHERE xs.patient_fk = p.id)',
+    column: `(SELECT coalesce(sum(xs.num_instances), 0) FROM study xs WHERE xs.patient_fk = p.id AND xs.retention_state = 'ACTIVE')`,
   },
   { tag: '0020000D', vr: 'UI', level: S, column: 's.study_iuid', match: 'uid' },
   { tag: '00080020', vr: 'DA', level: S, column: 's.study_date', match: 'date' },

@@ -44,6 +44,13 @@ const ATTRS_COLUMN: Record<QueryLevel, string> = {
   [QueryLevel.Series]: 'se.attrs',
   [QueryLevel.Image]: 'i.metadata',
 };
+/** Studies being purged (retention_state PURGING) and patients with no other study are not shown. */
+const VISIBLE: Record<QueryLevel, string> = {
+  [QueryLevel.Patient]: `EXISTS (SELECT 1 FROM study vs WHERE vs.patient_fk = p.id AND vs.retention_state = 'ACTIVE')`,
+  [QueryLevel.Study]: `s.retention_state = 'ACTIVE'`,
+  [QueryLevel.Series]: `s.retention_state = 'ACTIVE'`,
+  [QueryLevel.Image]: `s.retention_state = 'ACTIVE'`,
+};
 const LEVELS = [QueryLevel.Patient, QueryLevel.Study, QueryLevel.Series, QueryLevel.Image];
 
 /** Escape LIKE metacharacters, then map DICOM wildcards * and ? to % and _. */
@@ -64,7 +71,8 @@ export class QueryRepository {
   async search(spec: QuerySpec): Promise<DicomJsonDataset[]> {
     const depth = LEVEL_DEPTH[spec.level];
     const params: unknown[] = [];
-    const where: string[] = [];
+    // Only ACTIVE studies are visible: a study being purged (retention) is hidden from its first step.
+    const where: string[] = [VISIBLE[spec.level]];
     for (const f of spec.filters) where.push(this.condition(f, spec.level, params));
 
     // Columns of this level and the levels above it; attrs jsonb when needed.
@@ -76,7 +84,7 @@ export class QueryRepository {
     if (needAttrs) attrLevels.forEach((l, n) => select.push(`${ATTRS_COLUMN[l]} AS a${n}`));
 
     let sql = `SELECT ${select.join(', ')} FROM ${FROM[spec.level]}`;
-    if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+    sql += ` WHERE ${where.join(' AND ')}`;
     sql += ` ORDER BY ${ORDER[spec.level]}`;
     if (spec.limit !== undefined) {
       params.push(spec.limit);

@@ -126,6 +126,21 @@ export class EnvironmentVariables {
   /** Accept associations only from AEs in the registry and enforce their per-operation permissions. */
   @IsOptional() @Transform(toBool) @IsBoolean()
   VNA_REQUIRE_KNOWN_AES?: boolean;
+
+  /** Retention: most studies one purge batch may delete (a guard against a mistaken rule). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
+  VNA_PURGE_MAX_PER_RUN?: number;
+
+  /** Retention: seconds between sweeps that recompute stale expiries and resume unfinished purges. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86_400)
+  VNA_RETENTION_INTERVAL_S?: number;
+
+  /**
+   * Test only: a purge waits this long after each instance, so an end-to-end test can kill the
+   * process mid-purge. 0 (the default) in production.
+   */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10_000)
+  VNA_PURGE_TEST_PAUSE_MS?: number;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -208,6 +223,8 @@ export interface VnaConfig {
   knownAes: ConfiguredAe[];
   /** VNA_REQUIRE_KNOWN_AES: only registered AEs may associate, each limited to its permissions. */
   requireKnownAes: boolean;
+  /** Retention settings (VNA_PURGE_MAX_PER_RUN, VNA_RETENTION_INTERVAL_S, VNA_PURGE_TEST_PAUSE_MS). */
+  retention: { purgeMaxPerRun: number; intervalMs: number; purgeTestPauseMs: number };
 }
 
 export class ConfigError extends Error {
@@ -273,6 +290,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     workers: vars.VNA_WORKERS ?? 1,
     knownAes: configuredAes.aes,
     requireKnownAes: vars.VNA_REQUIRE_KNOWN_AES ?? false,
+    retention: {
+      purgeMaxPerRun: vars.VNA_PURGE_MAX_PER_RUN ?? 100,
+      intervalMs: (vars.VNA_RETENTION_INTERVAL_S ?? 300) * 1000,
+      purgeTestPauseMs: vars.VNA_PURGE_TEST_PAUSE_MS ?? 0,
+    },
   };
 }
 

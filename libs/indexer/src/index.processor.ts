@@ -25,9 +25,10 @@ export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap
   }
 
   async process(job: Job<JobItem['data'], unknown, JobItem['name']>): Promise<unknown> {
-    switch (job.name) {
+    const item = { name: job.name, data: job.data } as JobItem;
+    switch (item.name) {
       case JobName.IndexStudy:
-        return this.indexer.handleIndexStudy(job.data);
+        return this.indexer.handleIndexStudy(item.data);
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Index}`);
     }
@@ -35,8 +36,9 @@ export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap
 
   @OnWorkerEvent('completed')
   onCompleted(job: Job<JobItem['data'], unknown, JobItem['name']>) {
-    if (job.name === JobName.IndexStudy) {
-      this.indexer.afterIndexStudy(job.data.studyIuid).catch((e) => this.logger.warn(`post-index check failed: ${e}`));
+    const item = { name: job.name, data: job.data } as JobItem;
+    if (item.name === JobName.IndexStudy) {
+      this.indexer.afterIndexStudy(item.data.studyIuid).catch((e) => this.logger.warn(`post-index check failed: ${e}`));
     }
   }
 }

@@ -29,8 +29,16 @@ export class IndexerService {
     for (;;) {
       const n = await this.index.indexStudyBatch(studyIuid, BATCH, (rows) => deriveBatch(studyIuid, rows));
       total += n;
-      if (n < BATCH) return total;
+      if (n < BATCH) break;
     }
+    // The study changed: its retention expiry is recomputed in the background (the retention
+    // sweeper finds it anyway if this request is lost, so it never fails the index job).
+    if (total > 0) {
+      await this.jobs
+        .queue({ name: JobName.RetentionEvaluateStudy, data: { studyIuid } })
+        .catch((e) => this.logger.warn(`retention evaluation of ${studyIuid} not requested: ${e}`));
+    }
+    return total;
   }
 
   /**

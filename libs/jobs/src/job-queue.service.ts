@@ -6,6 +6,15 @@ import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayF
 const RUN_NOW_ATTEMPTS = 100;
 const RUN_NOW_POLL_MS = 20;
 
+/** A queue this process has not registered: using it is a wiring error, reported by name. */
+function missingQueue(name: QueueName): Queue {
+  return new Proxy({} as Queue, {
+    get: () => {
+      throw new Error(`queue ${name} is not registered in this process`);
+    },
+  });
+}
+
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
 export class JobQueueService {
@@ -19,8 +28,12 @@ export class JobQueueService {
    */
   private readonly dueAt = new Map<string, number>();
 
-  constructor(@InjectQueue(QueueName.Index) index: Queue, @Optional() @Inject(JOB_DELAYS) delays?: JobDelays) {
-    this.queues = { [QueueName.Index]: index };
+  constructor(
+    @InjectQueue(QueueName.Index) index: Queue,
+    @Optional() @Inject(JOB_DELAYS) delays?: JobDelays,
+    @Optional() @InjectQueue(QueueName.Retention) retention?: Queue,
+  ) {
+    this.queues = { [QueueName.Index]: index, [QueueName.Retention]: retention ?? missingQueue(QueueName.Retention) };
     this.delays = delays ?? DEFAULT_JOB_DELAYS;
   }
 

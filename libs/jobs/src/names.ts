@@ -4,21 +4,34 @@
  */
 export enum QueueName {
   Index = 'vna-index',
+  /** Retention: expiry recomputation and purges. */
+  Retention = 'vna-retention',
 }
 
 export enum JobName {
   /** Index every RECEIVED instance of one study, in batches. */
   IndexStudy = 'index-study',
+  /** Recompute the expiry of every study whose inputs (rules, study, last access) changed. */
+  RetentionEvaluate = 'retention-evaluate',
+  /** Recompute one study's expiry (after its instances were indexed). */
+  RetentionEvaluateStudy = 'retention-evaluate-study',
+  /** Run (or resume) one approved purge batch from its journal. */
+  RetentionPurge = 'retention-purge',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
-export type JobItem = {
-  name: JobName.IndexStudy;
-  data: { studyIuid: string };
-};
+export type JobItem =
+  | { name: JobName.IndexStudy; data: { studyIuid: string } }
+  /** No payload: the job finds stale studies in the database. */
+  | { name: JobName.RetentionEvaluate; data: Record<string, never> }
+  | { name: JobName.RetentionEvaluateStudy; data: { studyIuid: string } }
+  | { name: JobName.RetentionPurge; data: { purgeId: string } };
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.IndexStudy]: QueueName.Index,
+  [JobName.RetentionEvaluate]: QueueName.Retention,
+  [JobName.RetentionEvaluateStudy]: QueueName.Retention,
+  [JobName.RetentionPurge]: QueueName.Retention,
 };
 
 /**
@@ -29,6 +42,12 @@ export function jobIdFor(job: JobItem): string {
   switch (job.name) {
     case JobName.IndexStudy:
       return `index-study-${job.data.studyIuid}`;
+    case JobName.RetentionEvaluate:
+      return 'retention-evaluate';
+    case JobName.RetentionEvaluateStudy:
+      return `retention-evaluate-study-${job.data.studyIuid}`;
+    case JobName.RetentionPurge:
+      return `retention-purge-${job.data.purgeId}`;
   }
 }
 
@@ -42,6 +61,8 @@ export interface JobDelays {
   indexStudyMs: number;
 }
 
+export const RETENTION_EVALUATE_DELAY_MS = 1000;
+
 export const DEFAULT_JOB_DELAYS: JobDelays = { indexStudyMs: 500 };
 
 /** Injection token for the JobDelays of this process. */
@@ -51,5 +72,11 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
   switch (job.name) {
     case JobName.IndexStudy:
       return delays.indexStudyMs;
+    case JobName.RetentionEvaluate:
+    case JobName.RetentionEvaluateStudy:
+      // Coalesces a burst of changes (a study's index batches, several rule edits) into one run.
+      return RETENTION_EVALUATE_DELAY_MS;
+    case JobName.RetentionPurge:
+      return 0;
   }
 }

@@ -5,6 +5,7 @@ import { IndexerModule } from '#vna/indexer';
 import { IngestModule } from '#vna/ingest';
 import { JobsModule } from '#vna/jobs';
 import { QueryModule } from '#vna/query';
+import { RetentionModule } from '#vna/retention';
 import { RetrievalModule } from '#vna/retrieval';
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
@@ -45,6 +46,7 @@ export class VnaAppModule {
         CatalogModule,
         JobsModule,
         AdminModule,
+        RetentionModule,
         ...roleImports,
       ],
       controllers: [HealthController],

@@ -8,8 +8,10 @@ import {
   type Relation,
 } from 'typeorm';
 import { ApplicationEntityEntity } from './application-entity.js';
+import { RETENTION_ENTITIES, type StudyRetentionState } from './retention.js';
 
 export * from './application-entity.js';
+export * from './retention.js';
 
 /** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
 @Entity({ name: 'patient' })
@@ -45,6 +47,8 @@ export class StudyEntity {
   @Column({ name: 'size_bytes', type: 'bigint' }) sizeBytes: string;
   @Column({ type: 'jsonb' }) attrs: Record<string, unknown>;
   @Column({ name: 'last_access_at', type: 'timestamptz', nullable: true }) lastAccessAt: Date | null;
+  /** ACTIVE, or PURGING while a retention purge deletes it (hidden from QIDO, C-FIND, WADO). */
+  @Column({ name: 'retention_state', type: 'text' }) retentionState: StudyRetentionState;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
 }
@@ -139,4 +143,5 @@ export const CATALOG_ENTITIES = [
   LocationEntity,
   AuditEventEntity,
   ApplicationEntityEntity,
+  ...RETENTION_ENTITIES,
 ];

@@ -1,0 +1,41 @@
+import { type VnaConfig, VNA_CONFIG } from '#vna/config';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { ExpiryService } from './expiry.service.js';
+import { PurgeService } from './purge.service.js';
+
+/**
+ * The database is the source of truth: at start-up and every VNA_RETENTION_INTERVAL_S, ask for an
+ * expiry sweep (stale expiries: rules, new instances, last access) and re-enqueue every approved,
+ * unfinished purge — so a lost queue or a process killed mid-purge always resumes.
+ */
+@Injectable()
+export class RetentionSweeperService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('RetentionSweeper');
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly expiry: ExpiryService,
+    private readonly purges: PurgeService,
+    @Inject(VNA_CONFIG) private readonly config: VnaConfig,
+  ) {}
+
+  onApplicationBootstrap() {
+    void this.sweep(true);
+    this.timer = setInterval(() => void this.sweep(false), this.config.retention.intervalMs);
+    this.timer.unref();
+  }
+
+  onModuleDestroy() {
+    clearInterval(this.timer);
+  }
+
+  private async sweep(startup: boolean): Promise<void> {
+    try {
+      await this.expiry.requestEvaluation();
+      const n = await this.purges.resumeUnfinished();
+      if (n && startup) this.logger.log(`${n} unfinished purge(s) re-enqueued`);
+    } catch (e) {
+      this.logger.warn(`retention sweep failed: ${(e as Error).message}`);
+    }
+  }
+}
