@@ -4,21 +4,31 @@
  */
 export enum QueueName {
   Index = 'vna-index',
+  /** Study moves between storage tiers (issue 4); the study_move journal is the source of truth. */
+  Tiering = 'vna-tiering',
 }
 
 export enum JobName {
   /** Index every RECEIVED instance of one study, in batches. */
   IndexStudy = 'index-study',
+  /** Run (resume, or clean up after) every unfinished move of one study from the study_move journal. */
+  StudyMove = 'study-move',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
-export type JobItem = {
-  name: JobName.IndexStudy;
-  data: { studyIuid: string };
-};
+export type JobItem =
+  | {
+      name: JobName.IndexStudy;
+      data: { studyIuid: string };
+    }
+  | {
+      name: JobName.StudyMove;
+      data: { studyIuid: string };
+    };
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.IndexStudy]: QueueName.Index,
+  [JobName.StudyMove]: QueueName.Tiering,
 };
 
 /**
@@ -29,6 +39,8 @@ export function jobIdFor(job: JobItem): string {
   switch (job.name) {
     case JobName.IndexStudy:
       return `index-study-${job.data.studyIuid}`;
+    case JobName.StudyMove:
+      return `study-move-${job.data.studyIuid}`;
   }
 }
 
@@ -51,5 +63,7 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
   switch (job.name) {
     case JobName.IndexStudy:
       return delays.indexStudyMs;
+    case JobName.StudyMove:
+      return 0;
   }
 }

@@ -6,6 +6,7 @@ import { IngestModule } from '#vna/ingest';
 import { JobsModule } from '#vna/jobs';
 import { QueryModule } from '#vna/query';
 import { RetrievalModule } from '#vna/retrieval';
+import { TieringApiModule, TieringModule } from '#vna/tiering';
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -18,6 +19,7 @@ const ROLE_MODULES: Record<Role, DynamicModule['imports']> = {
   ingest: [IngestModule],
   indexer: [IndexerModule],
   retrieval: [QueryModule, RetrievalModule],
+  tiering: [TieringModule],
 };
 
 /** Composition root shared by every app: the roles decide which feature modules are loaded. */
@@ -45,6 +47,7 @@ export class VnaAppModule {
         CatalogModule,
         JobsModule,
         AdminModule,
+        TieringApiModule,
         ...roleImports,
       ],
       controllers: [HealthController],
