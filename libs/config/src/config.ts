@@ -144,6 +144,10 @@ export class EnvironmentVariables {
    */
   @IsOptional() @IsIn(['corrupt-after-copy', 'slow-copy'])
   VNA_TIERING_FAULT?: 'corrupt-after-copy' | 'slow-copy';
+
+  /** Seconds between scheduled lifecycle policy evaluations (which enqueue moves); 0 = never. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  VNA_LIFECYCLE_INTERVAL_S?: number;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -232,6 +236,8 @@ export interface VnaConfig {
   tieringConcurrency: number;
   /** VNA_TIERING_FAULT: test-only fault injection of the tiering worker. */
   tieringFault?: 'corrupt-after-copy' | 'slow-copy';
+  /** VNA_LIFECYCLE_INTERVAL_S in ms: scheduled policy evaluations (0 = off). */
+  lifecycleIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -319,6 +325,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     tiers,
     tieringConcurrency: vars.VNA_TIERING_CONCURRENCY ?? 2,
     tieringFault: vars.VNA_TIERING_FAULT,
+    lifecycleIntervalMs: (vars.VNA_LIFECYCLE_INTERVAL_S ?? 3600) * 1000,
   };
 }
 

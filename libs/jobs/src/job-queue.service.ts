@@ -120,6 +120,23 @@ export class JobQueueService {
     }
   }
 
+  /**
+   * Run `job` every `everyMs` through a BullMQ job scheduler with this id (created or updated;
+   * `everyMs` 0 removes it). Schedulers live in Redis and are re-applied at every start.
+   */
+  async scheduleEvery(schedulerId: string, job: JobItem, everyMs: number): Promise<void> {
+    const q = this.queue_(QUEUE_FOR_JOB[job.name]);
+    if (everyMs <= 0) {
+      await q.removeJobScheduler(schedulerId);
+      return;
+    }
+    await q.upsertJobScheduler(schedulerId, { every: everyMs }, {
+      name: job.name,
+      data: job.data,
+      opts: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
+    });
+  }
+
   /** Jobs waiting or running in a queue (for tests and health). */
   async pending(q: QueueName): Promise<number> {
     const c = await this.queue_(q).getJobCounts('waiting', 'active', 'delayed', 'prioritized');

@@ -13,6 +13,8 @@ export enum JobName {
   IndexStudy = 'index-study',
   /** Run (resume, or clean up after) every unfinished move of one study from the study_move journal. */
   StudyMove = 'study-move',
+  /** Evaluate the lifecycle policy and enqueue the moves it calls for (run by a job scheduler). */
+  LifecycleEvaluate = 'lifecycle-evaluate',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -24,11 +26,19 @@ export type JobItem =
   | {
       name: JobName.StudyMove;
       data: { studyIuid: string };
+    }
+  | {
+      name: JobName.LifecycleEvaluate;
+      data: Record<string, never>;
     };
+
+/** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
+export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.IndexStudy]: QueueName.Index,
   [JobName.StudyMove]: QueueName.Tiering,
+  [JobName.LifecycleEvaluate]: QueueName.Tiering,
 };
 
 /**
@@ -41,6 +51,8 @@ export function jobIdFor(job: JobItem): string {
       return `index-study-${job.data.studyIuid}`;
     case JobName.StudyMove:
       return `study-move-${job.data.studyIuid}`;
+    case JobName.LifecycleEvaluate:
+      return 'lifecycle-evaluate';
   }
 }
 
@@ -64,6 +76,7 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
     case JobName.IndexStudy:
       return delays.indexStudyMs;
     case JobName.StudyMove:
+    case JobName.LifecycleEvaluate:
       return 0;
   }
 }

@@ -4,3 +4,6 @@ export * from './tiering.errors.js';
 export * from './tiering.service.js';
 export * from './tiering.module.js';
 export * from './locations-view.js';
+export * from './policy/rules.js';
+export * from './policy/lifecycle.service.js';
+export * from './policy/policy.repository.js';

@@ -1,8 +1,9 @@
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
-import { JobName, type JobItem, QueueName } from '#vna/jobs';
+import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
+import { LifecycleService } from './policy/lifecycle.service.js';
 import { StudyMoveService } from './study-move.service.js';
 
 /**
@@ -14,6 +15,7 @@ import { StudyMoveService } from './study-move.service.js';
 export class TieringProcessor extends WorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly moves: StudyMoveService,
+    private readonly lifecycle: LifecycleService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {
     super();
@@ -26,7 +28,9 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
   async process(job: Job<JobItem['data'], unknown, JobItem['name']>): Promise<unknown> {
     switch (job.name) {
       case JobName.StudyMove:
-        return this.moves.handleStudyMove(job.data);
+        return this.moves.handleStudyMove(job.data as JobData<JobName.StudyMove>);
+      case JobName.LifecycleEvaluate:
+        return this.lifecycle.handleEvaluate();
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Tiering}`);
     }

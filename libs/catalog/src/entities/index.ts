@@ -8,10 +8,12 @@ import {
   type Relation,
 } from 'typeorm';
 import { ApplicationEntityEntity } from './application-entity.js';
+import { LifecyclePolicyEntity } from './lifecycle-policy.js';
 import { StudyMoveEntity, StudyMoveItemEntity } from './study-move.js';
 
 export * from './application-entity.js';
 export * from './study-move.js';
+export * from './lifecycle-policy.js';
 
 /** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
 @Entity({ name: 'patient' })
@@ -143,4 +145,5 @@ export const CATALOG_ENTITIES = [
   ApplicationEntityEntity,
   StudyMoveEntity,
   StudyMoveItemEntity,
+  LifecyclePolicyEntity,
 ];
