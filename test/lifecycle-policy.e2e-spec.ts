@@ -4,14 +4,16 @@
  * the settle time, a real evaluation that enqueues the moves, and the BullMQ job scheduler running
  * it on its own. Default tiers (hot, warm, cold on the filesystem).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, metaValue, run, sha256, sleep, storeResponses, uid } from './support/archive.js';
 
 let archive: Archive;
 const started: Archive[] = [];
+/** The study the job scheduler moved to cold (offline by default). */
+let scheduled: { study: string; digests: Map<string, string> } | undefined;
 
 async function api<T>(p: string, init?: { method?: string; body?: unknown; user?: string }): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = {};
@@ -166,5 +168,41 @@ describe('lifecycle policy', () => {
     await waitOn(ct.study, 'cold', 2);
     const m = await archive.db.query(`SELECT requested_by FROM study_move m WHERE study_iuid = $1`, [ct.study]);
     expect(m.rows[0].requested_by).toBe('lifecycle-policy v3 (ct-cold)');
+    scheduled = ct;
+  });
+
+  it('retrieval never reads an offline tier: WADO-RS 410 and C-GET sends nothing, nothing is marked; after a move to hot it is served again', async () => {
+    const { study, digests } = scheduled!;
+    // The scheduler's move has switched; let it finish (a move to another tier meanwhile is a 409).
+    for (let i = 0; i < 100 && (await archive.db.query(`SELECT 1 FROM study_move WHERE study_iuid = $1 AND state <> 'COMPLETED'`, [study])).rowCount; i++) {
+      await sleep(100);
+    }
+    const conflict = (await archive.db.query(`SELECT state FROM study_move WHERE study_iuid = $1`, [study])).rows;
+    expect(conflict).toEqual([{ state: 'COMPLETED' }]);
+    const wado = () => fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
+    const gone = await wado();
+    expect(gone.status).toBe(410);
+    expect(await gone.text()).toContain('offline tier cold');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vna-lc-get-'));
+    await run('getscu', ['-S', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs('GETSCU')]);
+    expect(readdirSync(dir)).toEqual([]);
+    const statuses = await archive.db.query(
+      `SELECT l.status, l.storage_id FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1`, [study]);
+    expect(statuses.rows).toEqual([{ status: 'OK', storage_id: 'cold' }, { status: 'OK', storage_id: 'cold' }]);
+
+    const r = await api<{ moveId: string }>(`/api/studies/${study}/move`, { method: 'POST', body: { targetTier: 'hot' } });
+    expect(r.status).toBe(202);
+    await waitOn(study, 'hot', 2);
+    const back = await wado();
+    expect(back.status).toBe(200);
+    const body = Buffer.from(await back.arrayBuffer());
+    const boundary = /boundary="?([^";]+)"?/.exec(back.headers.get('content-type') ?? '')![1]!;
+    const got = new Map<string, string>();
+    for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
+      const raw = Buffer.from(p, 'latin1');
+      const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
+      got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
+    }
+    expect(got).toEqual(digests);
   });
 });

@@ -1,6 +1,7 @@
 import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
 import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -10,7 +11,8 @@ import { type Readable, Transform, type TransformCallback } from 'node:stream';
 export class ObjectUnavailableError extends Error {
   constructor(
     readonly sopIuid: string,
-    readonly reason: 'no-location' | 'missing' | 'corrupt',
+    /** `offline`: the copy is on an offline tier (restore first); not a fault, nothing is marked. */
+    readonly reason: 'no-location' | 'missing' | 'corrupt' | 'offline',
     message: string,
   ) {
     super(message);
@@ -26,16 +28,38 @@ export class ObjectUnavailableError extends Error {
 @Injectable()
 export class ObjectReaderService {
   private readonly logger = new Logger(ObjectReaderService.name);
+  /** Tiers with availability `offline` (VNA_TIERS): never read directly. */
+  private readonly offline: ReadonlySet<string>;
 
   constructor(
     @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
     private readonly locations: LocationRepository,
-  ) {}
+    @Optional() @Inject(VNA_CONFIG) config?: VnaConfig,
+  ) {
+    this.offline = new Set((config?.tiers ?? []).filter((t) => t.availability === 'offline').map((t) => t.id));
+  }
+
+  /**
+   * Throws ObjectUnavailableError (`offline`) when the instance's copy is on an offline tier:
+   * such a copy must be restored (moved to an online or nearline tier) before it is read, so
+   * retrieval answers as for an unavailable object and marks nothing.
+   */
+  assertNotOffline(inst: RetrievableInstance): void {
+    const loc = inst.location;
+    if (loc && this.offline.has(loc.storageId)) {
+      throw new ObjectUnavailableError(
+        inst.sopIuid,
+        'offline',
+        `stored object of ${inst.sopIuid} is on the offline tier ${loc.storageId}; move the study to an online tier first`,
+      );
+    }
+  }
 
   /** Open the whole object (Part 10 file as stored), verified. */
   async open(inst: RetrievableInstance): Promise<Readable> {
     const loc = inst.location;
     if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    this.assertNotOffline(inst);
     const storage = this.storages.get(loc.storageId);
     let stream: Readable;
     try {
@@ -71,6 +95,7 @@ export class ObjectReaderService {
   async readWhole(inst: RetrievableInstance): Promise<Buffer> {
     const loc = inst.location;
     if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    this.assertNotOffline(inst);
     const storage = this.storages.get(loc.storageId);
     let bytes: Buffer;
     try {
