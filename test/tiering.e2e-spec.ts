@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Archive,
   datasetBytes,
+  freePort,
   generateStudies,
   type GeneratedFile,
   metaValue,
@@ -371,6 +372,42 @@ describe('lifecycle tiering', () => {
     expect(await cgetDigests(faulty, study)).toEqual(expected(files));
   });
 });
+
+describe('an unreachable tier', () => {
+  it('does not keep the archive from starting or storing; a move to it waits with the error journaled and the source untouched', async () => {
+    const closed = await freePort();
+    const a = await Archive.start({
+      env: tiersEnv([
+        { id: 'hot', kind: 'fs', path: 'storage/hot', availability: 'online' },
+        { id: 'warm', kind: 's3', endpoint: `http://127.0.0.1:${closed}`, bucket: 'vna-nowhere', accessKey: 'k', secretKey: 's', availability: 'nearline' },
+      ]),
+    });
+    try {
+      await unreachableTierChecks(a);
+    } finally {
+      await a.stop();
+    }
+  });
+});
+
+async function unreachableTierChecks(a: Archive) {
+  const { study, files } = await storeStudy(a, 'TIER-DOWN', 2);
+  await a.waitIndexed(2);
+  const r = await api<{ moveId: string }>(a, `/api/studies/${study}/move`, { method: 'POST', body: { targetTier: 'warm' } });
+  expect(r.status).toBe(202);
+  let move: MoveView | undefined;
+  for (let i = 0; i < 100; i++) {
+    move = (await api<MoveView>(a, `/api/storage/moves/${r.body.moveId}`)).body;
+    if (move.attempts >= 2 && move.error) break;
+    await sleep(100);
+  }
+  expect(move).toMatchObject({ state: 'COPYING' });
+  expect(move!.attempts).toBeGreaterThanOrEqual(2);
+  expect(move!.error).toMatch(/ECONNREFUSED|connect/);
+  const view = await locations(a, study);
+  expect(view.tiers).toEqual({ hot: 2 });
+  expect(await wadoDigests(a, study)).toEqual(expected(files));
+}
 
 describe('tier configuration', () => {
   it('a bad VNA_TIERS stops the process with a message naming VNA_TIERS and the field', async () => {

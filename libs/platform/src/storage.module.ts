@@ -2,8 +2,8 @@ import { HOT_TIER_ID, type TierConfig, type VnaConfig, VNA_CONFIG } from '#vna/c
 import { HOT_STORAGE, StowLimits } from '#vna/ingest';
 import { INDEXER_CONCURRENCY, RECONCILE_INTERVAL_MS } from '#vna/indexer';
 import { JOB_DELAYS, type JobDelays } from '#vna/jobs';
-import { createStorage, STORAGE_REGISTRY, type StorageBackend, type StorageConfig, StorageRegistry } from '#vna/storage';
-import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { createStorage, FsStorage, S3Storage, STORAGE_REGISTRY, type StorageBackend, type StorageConfig, StorageRegistry } from '#vna/storage';
+import { type DynamicModule, Global, Logger, Module } from '@nestjs/common';
 
 export const RETRIEVE_AE_TITLE = Symbol('RETRIEVE_AE_TITLE');
 
@@ -16,6 +16,21 @@ export function tierStorageConfig(tier: TierConfig): StorageConfig {
         accessKey: tier.s3.accessKey, secretKey: tier.s3.secretKey, region: tier.s3.region,
         bucket: tier.s3.bucket, prefix: tier.s3.prefix, pathStyle: true,
       };
+}
+
+/**
+ * A tier other than hot: registered even when it cannot be prepared at boot (bucket check, root
+ * directory), so an unreachable warm or cold tier never keeps ingest and retrieval from starting;
+ * moves to or from it fail (and are retried) until it answers.
+ */
+async function otherTier(tier: TierConfig): Promise<StorageBackend> {
+  const cfg = tierStorageConfig(tier);
+  const logger = new Logger('Storage');
+  const backend = cfg.kind === 'fs' ? new FsStorage(cfg, { logger }) : new S3Storage(cfg, { logger });
+  await backend.init().catch((e: unknown) => {
+    logger.error(`tier ${tier.id} could not be prepared at start-up (${(e as Error).message}); moves to or from it fail until it answers`);
+  });
+  return backend;
 }
 
 /** Process-wide providers built from the validated configuration. */
@@ -38,7 +53,7 @@ export class CoreModule {
           inject: [HOT_STORAGE],
           useFactory: async (hot: StorageBackend) => {
             const registry = new StorageRegistry([hot]);
-            for (const tier of config.tiers) if (tier.id !== hot.id) registry.register(await createStorage(tierStorageConfig(tier)));
+            for (const tier of config.tiers) if (tier.id !== hot.id) registry.register(await otherTier(tier));
             return registry;
           },
         },
