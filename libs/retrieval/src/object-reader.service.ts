@@ -72,6 +72,8 @@ export class ObjectReaderService {
       stream = await storage.read(loc.objectKey);
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
+        const moved = await this.movedCopy(inst);
+        if (moved) return this.open(moved);
         await this.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
       }
@@ -114,6 +116,8 @@ export class ObjectReaderService {
       }
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
+        const moved = await this.movedCopy(inst);
+        if (moved) return this.readWhole(moved);
         await this.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
       }
@@ -135,6 +139,15 @@ export class ObjectReaderService {
       throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
     }
     return bytes;
+  }
+
+  /**
+   * The instance with its current copy when that is not the one just found missing: a tier move
+   * switched the locations and deleted the source after the caller looked the location up.
+   */
+  private async movedCopy(inst: RetrievableInstance): Promise<RetrievableInstance | undefined> {
+    const current = await this.locations.currentLocation(inst.instanceId);
+    return current && current.id !== inst.location?.id ? { ...inst, location: current } : undefined;
   }
 
   /** Log and record an unreadable location (MISSING or CORRUPT, audited) so repair can find it. */
