@@ -126,4 +126,51 @@ describe('tiering as its own process', () => {
     }
     expect(got).toEqual(digests);
   });
+
+  it('an instance re-sent with other bytes during a move keeps its new version where it landed; the stale copy is deleted', async () => {
+    const archive = await Archive.start({ env: { ...TIERS, VNA_TIERING_FAULT: 'slow-copy' } });
+    started.push(archive);
+    const work = mkdtempSync(path.join(tmpdir(), 'vna-stale-'));
+    const study = uid();
+    const series = uid();
+    const files = await generateStudies(work, [
+      { patientId: 'STALE', patientName: 'Stale^Copy', studyUid: study, studyDate: '20240401', series: [{ seriesUid: series, modality: 'CT', instances: 20, rows: 64, cols: 64 }] },
+    ]);
+    expect(storeResponses((await run('storescu', ['-v', '+sd', '+r', ...archive.dcmArgs(), work])).stderr).ok).toBe(20);
+    await archive.waitIndexed(20);
+    const last = files[files.length - 1]!; // copied last (instances are copied in id order)
+    const req = await fetch(`${archive.http}/api/studies/${study}/move`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ targetTier: 'cold' }),
+    });
+    const { moveId } = (await req.json()) as { moveId: string };
+    const move = async () => (await fetch(`${archive.http}/api/storage/moves/${moveId}`).then((x) => x.json())) as MoveView & { state: string };
+    for (let i = 0; i < 500 && (await move()).instancesMoved < 3; i++) await sleep(20);
+    // While the move copies, the last instance is re-sent with different bytes (a new version in hot).
+    const work2 = mkdtempSync(path.join(tmpdir(), 'vna-stale2-'));
+    const [resent] = await generateStudies(work2, [
+      { patientId: 'STALE', patientName: 'Stale^Copy', studyUid: study, studyDate: '20240401', series: [{ seriesUid: series, modality: 'CT', instances: 1, rows: 32, cols: 32, sopUids: [last.sopInstanceUid] }] },
+    ]);
+    expect(storeResponses((await run('storescu', ['-v', ...archive.dcmArgs(), resent!.path])).stderr).ok).toBe(1);
+    expect((await move()).state).toBe('COPYING');
+    for (let i = 0; i < 600 && (await move()).state !== 'COMPLETED'; i++) await sleep(100);
+    expect(await move()).toMatchObject({ state: 'COMPLETED' });
+
+    const rows = await archive.db.query(
+      `SELECT i.sop_iuid, l.storage_id, l.status, l.version, l.object_key, l.sha256 FROM instance i JOIN location l ON l.instance_fk = i.id
+        WHERE i.study_iuid = $1 ORDER BY i.id, l.id`, [study]);
+    const ofLast = rows.rows.filter((r) => r.sop_iuid === last.sopInstanceUid);
+    // The old version stays REPLACED in hot (audit trail, as ingest keeps it); the new version is OK in hot.
+    expect(ofLast.map((r) => [r.storage_id, r.status, r.version])).toEqual([['hot', 'REPLACED', 1], ['hot', 'OK', 2]]);
+    const newBytes = readFileSync(path.join(archive.dataDir, 'storage/hot', ofLast[1].object_key));
+    expect(sha256(datasetBytes(newBytes))).toBe(sha256(datasetBytes(readFileSync(resent!.path))));
+    const others = rows.rows.filter((r) => r.sop_iuid !== last.sopInstanceUid);
+    expect(others).toHaveLength(19);
+    expect(others.every((r) => r.storage_id === 'cold' && r.status === 'OK')).toBe(true);
+    // The copy of the old version made for the move was deleted: cold holds exactly the 19 moved objects.
+    expect(filesUnder(path.join(archive.dataDir, 'storage/cold'))).toHaveLength(19);
+    const items = await archive.db.query(`SELECT state, count(*)::int AS n FROM study_move_item WHERE move_fk = $1 GROUP BY state ORDER BY state`, [moveId]);
+    expect(items.rows).toEqual([{ state: 'DONE', n: 19 }, { state: 'REVOKED', n: 1 }]);
+    const spread = (await fetch(`${archive.http}/api/studies/${study}/locations`).then((x) => x.json())) as { tiers: Record<string, number> };
+    expect(spread.tiers).toEqual({ cold: 19, hot: 1 });
+  });
 });
