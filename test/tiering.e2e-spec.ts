@@ -367,7 +367,11 @@ describe('lifecycle tiering', () => {
       `SELECT it.state, count(*)::int AS n FROM study_move_item it JOIN study_move m ON m.id = it.move_fk WHERE m.study_iuid = $1 GROUP BY it.state`,
       [study],
     );
-    expect(items.rows).toEqual([{ state: 'REVOKED', n: 2 }]);
+    // Each move made up to COPY_PARALLELISM (4) copies before the first mismatch stopped it; all deleted.
+    expect(items.rows).toHaveLength(1);
+    expect(items.rows[0].state).toBe('REVOKED');
+    expect(items.rows[0].n).toBeGreaterThanOrEqual(2);
+    expect(items.rows[0].n).toBeLessThanOrEqual(8);
     expect(await wadoDigests(faulty, study)).toEqual(expected(files));
     expect(await cgetDigests(faulty, study)).toEqual(expected(files));
   });

@@ -22,6 +22,10 @@ export class MoveIntegrityError extends Error {
   }
 }
 
+function isIntegrityError(e: Error | undefined): boolean {
+  return e instanceof MoveIntegrityError;
+}
+
 /** Another worker holds the study's move lock: try again later. */
 export class StudyBusyError extends Error {
   constructor(studyIuid: string) {
@@ -30,6 +34,8 @@ export class StudyBusyError extends Error {
   }
 }
 
+/** Instances of one move copied at once. */
+export const COPY_PARALLELISM = 4;
 /** Attempts (job runs) of one move before it fails and rolls back. */
 export const MAX_MOVE_ATTEMPTS = 8;
 /**
@@ -130,13 +136,28 @@ export class StudyMoveService {
       instancesMoved: copied.length,
       bytesMoved: copiedBytes,
     });
-    for (const copy of todo) {
-      const key = objectKeyFor({ studyUid: copy.studyIuid, seriesUid: copy.seriesIuid, sopInstanceUid: copy.sopIuid, version: newObjectVersion() });
-      const itemId = await this.moves.addItem(move.id, copy, target.id, key);
-      await this.copyOne(copy, target, key);
-      await this.moves.markCopied(move.id, itemId, copy.sizeBytes);
-      if (this.config.tieringFault === 'slow-copy') await sleep(150);
-    }
+    // COPY_PARALLELISM copies at once. On the first error no new copy starts, and every copy in
+    // flight is awaited before the error propagates: a rollback must never race a commit.
+    let next = 0;
+    let failure: Error | undefined;
+    const worker = async () => {
+      while (failure === undefined && next < todo.length) {
+        const copy = todo[next++]!;
+        try {
+          const key = objectKeyFor({ studyUid: copy.studyIuid, seriesUid: copy.seriesIuid, sopInstanceUid: copy.sopIuid, version: newObjectVersion() });
+          const itemId = await this.moves.addItem(move.id, copy, target.id, key);
+          await this.copyOne(copy, target, key);
+          await this.moves.markCopied(move.id, itemId, copy.sizeBytes);
+          if (this.config.tieringFault === 'slow-copy') await sleep(150);
+        } catch (e) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          // An integrity error wins over a transient one: it decides that the move fails.
+          if (!isIntegrityError(failure) && (failure === undefined || isIntegrityError(error))) failure = error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(COPY_PARALLELISM, todo.length) }, worker));
+    if (failure !== undefined) throw failure;
   }
 
   /** Source → writeTemp (checked against the recorded digest) → commit → read back and verify. */
