@@ -4,7 +4,7 @@
  * source objects are deleted); each time every instance has an intact OK copy, and a new tiering process finishes
  * the move with no copy left behind.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -89,6 +89,15 @@ describe('tiering as its own process', () => {
     await tiering.kill9();
     const whileCopying = await expectEveryInstanceIntact(archive, study, digests);
     expect(whileCopying.every((x) => x.storage_id === 'hot')).toBe(true);
+    // Meanwhile the target loses one verified copy and another is damaged: the next attempt must
+    // notice before relying on them.
+    const copied = await archive.db.query(`SELECT target_key FROM study_move_item WHERE move_fk = $1 AND state = 'COPIED' ORDER BY id LIMIT 2`, [moveId]);
+    expect(copied.rowCount).toBe(2);
+    rmSync(path.join(archive.dataDir, 'storage/cold', copied.rows[0].target_key));
+    const damaged = path.join(archive.dataDir, 'storage/cold', copied.rows[1].target_key);
+    const bytes = readFileSync(damaged);
+    bytes[bytes.length - 10] ^= 0x55;
+    writeFileSync(damaged, bytes);
 
     // 2. kill -9 right after the switch (in the grace period before the sources are deleted).
     tiering = await Archive.start({ app: 'tiering', env: { ...TIERS, VNA_TIERING_FAULT: 'slow-copy' }, reuse: archive });

@@ -120,7 +120,16 @@ export class StudyMoveService {
     const target = this.storages.get(move.targetTier);
     // A PENDING item may have left an object at its key (a crash between commit and verify).
     for (const item of await this.moves.items(move.id, [StudyMoveItemState.Pending])) {
-      await target.delete(item.targetKey);
+      if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
+      await this.moves.deleteItem(item.id);
+    }
+    // Copies verified by an earlier attempt are verified again before anything relies on them
+    // (the target may have lost or changed them meanwhile); a bad one is deleted and copied anew.
+    for (const item of await this.moves.items(move.id, [StudyMoveItemState.Copied])) {
+      const back = await this.digestOf(target, item.targetKey);
+      if (back?.size === item.sizeBytes && back.sha256 === item.sha256) continue;
+      this.logger.warn(`move ${move.id}: copy ${target.id}:${item.targetKey} from an earlier attempt no longer matches; copying again`);
+      if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
       await this.moves.deleteItem(item.id);
     }
     const copied = await this.moves.items(move.id, [StudyMoveItemState.Copied]);
@@ -245,6 +254,13 @@ export class StudyMoveService {
     const wait = (current?.switchedAt?.getTime() ?? 0) + SOURCE_DELETE_GRACE_MS - Date.now();
     if (wait > 0) await sleep(wait);
     for (const item of await this.moves.items(move.id, [StudyMoveItemState.Switched])) {
+      // Last guard before the irreversible step: the copy the location now names is there, whole.
+      const there = await this.storages.get(item.targetStorageId).stat(item.targetKey);
+      if (there?.size !== item.sizeBytes) {
+        const error = `copy ${item.targetStorageId}:${item.targetKey} is ${there ? `${there.size} bytes` : 'missing'} after the switch; source ${item.sourceStorageId}:${item.sourceKey} kept`;
+        await this.moves.noteError(move.id, error);
+        throw new Error(error);
+      }
       if (!(await this.moves.isReferenced(item.sourceStorageId, item.sourceKey))) {
         await this.storages.get(item.sourceStorageId).delete(item.sourceKey);
       }
