@@ -28,9 +28,14 @@ export async function freePort(): Promise<number> {
 export interface ArchiveOptions {
   env?: Record<string, string>;
   /** Which app to run: the all-in-one `vna` (default) or a single-role app. */
-  app?: 'vna' | 'ingest' | 'indexer' | 'retrieval';
+  app?: 'vna' | 'ingest' | 'indexer' | 'retrieval' | 'tiering';
   /** Reuse the database and data directory of an earlier archive (restart scenarios). */
   reuse?: Archive;
+}
+
+/** VNA_TIERS for the e2e tests: a JSON array of tier objects (see libs/config/src/tiers.ts). */
+export function tiersEnv(tiers: Array<Record<string, unknown>>): Record<string, string> {
+  return { VNA_TIERS: JSON.stringify(tiers) };
 }
 
 export class Archive {

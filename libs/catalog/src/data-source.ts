@@ -3,9 +3,17 @@ import { CATALOG_ENTITIES } from './entities/index.js';
 import { InitialSchema1732370000000 } from './migrations/1732370000000-InitialSchema.js';
 import { ApplicationEntities1795449133777 } from './migrations/1795449133777-ApplicationEntities.js';
 import { Retention1796090000000 } from './migrations/1796090000000-Retention.js';
+import { StudyMoves1796111219790 } from './migrations/1796111219790-StudyMoves.js';
+import { LifecyclePolicy1796112000000 } from './migrations/1796112000000-LifecyclePolicy.js';
 
 /** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
-export const CATALOG_MIGRATIONS = [InitialSchema1732370000000, ApplicationEntities1795449133777, Retention1796090000000];
+export const CATALOG_MIGRATIONS = [
+  InitialSchema1732370000000,
+  ApplicationEntities1795449133777,
+  Retention1796090000000,
+  StudyMoves1796111219790,
+  LifecyclePolicy1796112000000,
+];
 
 export function catalogDataSourceOptions(url: string): DataSourceOptions {
   return {

@@ -82,6 +82,20 @@ export class LocationRepository {
     }));
   }
 
+  /**
+   * The newest OK location of one instance now (null if none). Retrieval asks when the object it
+   * planned to read is gone: a tier move may have switched the instance to a new copy meanwhile.
+   */
+  async currentLocation(instanceId: string): Promise<RetrievableInstance['location']> {
+    const rows: Array<{ id: string; storage_id: string; object_key: string; size_bytes: string; sha256: string }> = await this.db.query(
+      `SELECT id, storage_id, object_key, size_bytes, sha256 FROM location
+        WHERE instance_fk = $1 AND status = '${LocationStatus.Ok}' ORDER BY version DESC, id DESC LIMIT 1`,
+      [instanceId],
+    );
+    const r = rows[0];
+    return r ? { id: String(r.id), storageId: r.storage_id, objectKey: r.object_key, sizeBytes: Number(r.size_bytes), sha256: r.sha256 } : null;
+  }
+
   /** Instance metadata (DICOM JSON without bulk data) for a scope, from the index only. */
   async findMetadata(scope: RetrieveScope): Promise<Array<{ sopIuid: string; seriesIuid: string; studyIuid: string; metadata: Record<string, unknown> }>> {
     const where: string[] = ['i.series_fk IS NOT NULL', `s.retention_state = 'ACTIVE'`];

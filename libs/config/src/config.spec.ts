@@ -9,7 +9,7 @@ describe('loadConfig', () => {
     expect(c.httpPort).toBe(8080);
     expect(c.databaseUrl).toBeUndefined();
     expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
-    expect([...c.roles].sort()).toEqual(['indexer', 'ingest', 'retrieval']);
+    expect([...c.roles].sort()).toEqual(['indexer', 'ingest', 'retrieval', 'tiering']);
     expect(c.hotStorage.kind).toBe('fs');
   });
 

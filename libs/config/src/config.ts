@@ -19,6 +19,7 @@ import {
   validateSync,
 } from 'class-validator';
 import path from 'node:path';
+import { DEFAULT_HOT_PRICE, defaultTiers, HOT_TIER_ID, parseTiers, type TierConfig } from './tiers.js';
 
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
@@ -31,7 +32,7 @@ const toBool = ({ value }: { value: unknown }) => {
 };
 
 /** Roles a process can run. `all` runs every role (the default all-in-one archive). */
-export const ROLES = ['ingest', 'indexer', 'retrieval'] as const;
+export const ROLES = ['ingest', 'indexer', 'retrieval', 'tiering'] as const;
 export type Role = (typeof ROLES)[number];
 
 export class EnvironmentVariables {
@@ -62,9 +63,9 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   VNA_HTTP_HOST?: string;
 
-  /** Comma-separated roles (ingest,indexer,retrieval) or "all". */
-  @IsOptional() @Matches(/^(all|(ingest|indexer|retrieval)(,(ingest|indexer|retrieval))*)$/, {
-    message: 'VNA_ROLES must be "all" or a comma-separated list of ingest, indexer, retrieval',
+  /** Comma-separated roles (ingest,indexer,retrieval,tiering) or "all". */
+  @IsOptional() @Matches(/^(all|(ingest|indexer|retrieval|tiering)(,(ingest|indexer|retrieval|tiering))*)$/, {
+    message: 'VNA_ROLES must be "all" or a comma-separated list of ingest, indexer, retrieval, tiering',
   })
   VNA_ROLES?: string;
 
@@ -141,6 +142,26 @@ export class EnvironmentVariables {
    */
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10_000)
   VNA_PURGE_TEST_PAUSE_MS?: number;
+  /** Storage tiers, a JSON array (see tiers.ts); default hot/warm/cold on the filesystem. */
+  @IsOptional() @IsString()
+  VNA_TIERS?: string;
+
+  /** Study moves run at once per tiering process. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(64)
+  VNA_TIERING_CONCURRENCY?: number;
+
+  /**
+   * TEST ONLY fault injection in the tiering worker: `corrupt-after-copy` damages each copy at
+   * the target after it is committed and before it is verified (the move must fail and keep the
+   * source); `slow-copy` waits 150 ms after each instance copied (so a test can kill a move
+   * midway). Never set it in production.
+   */
+  @IsOptional() @IsIn(['corrupt-after-copy', 'slow-copy'])
+  VNA_TIERING_FAULT?: 'corrupt-after-copy' | 'slow-copy';
+
+  /** Seconds between scheduled lifecycle policy evaluations (which enqueue moves); 0 = never. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0)
+  VNA_LIFECYCLE_INTERVAL_S?: number;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -225,6 +246,14 @@ export interface VnaConfig {
   requireKnownAes: boolean;
   /** Retention settings (VNA_PURGE_MAX_PER_RUN, VNA_RETENTION_INTERVAL_S, VNA_PURGE_TEST_PAUSE_MS). */
   retention: { purgeMaxPerRun: number; intervalMs: number; purgeTestPauseMs: number };
+  /** VNA_TIERS: every storage tier; the one with id `hot` is where ingest writes. */
+  tiers: TierConfig[];
+  /** VNA_TIERING_CONCURRENCY: study moves at once per tiering process. */
+  tieringConcurrency: number;
+  /** VNA_TIERING_FAULT: test-only fault injection of the tiering worker. */
+  tieringFault?: 'corrupt-after-copy' | 'slow-copy';
+  /** VNA_LIFECYCLE_INTERVAL_S in ms: scheduled policy evaluations (0 = off). */
+  lifecycleIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -266,10 +295,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
   }
   const configuredAes = parseAeList(vars.VNA_AES);
   problems.push(...configuredAes.problems);
+  const dataDir = path.resolve(vars.VNA_DATA_DIR ?? 'var');
+  let tiers: TierConfig[] = [];
+  if (vars.VNA_TIERS !== undefined && vars.VNA_TIERS !== '') {
+    if (vars.VNA_HOT_STORAGE !== undefined || vars.VNA_HOT_PATH !== undefined) {
+      problems.push('VNA_TIERS and VNA_HOT_STORAGE/VNA_HOT_PATH are both set: configure the "hot" tier in VNA_TIERS only');
+    }
+    const parsed = parseTiers(vars.VNA_TIERS, dataDir);
+    problems.push(...parsed.problems);
+    tiers = parsed.tiers;
+  }
   if (problems.length) throw new ConfigError(problems);
 
-  const dataDir = path.resolve(vars.VNA_DATA_DIR ?? 'var');
   const roles = !vars.VNA_ROLES || vars.VNA_ROLES === 'all' ? new Set<Role>(ROLES) : new Set(vars.VNA_ROLES.split(',') as Role[]);
+  const hotStorage: VnaConfig['hotStorage'] =
+    hotKind === 's3' && s3 ? { kind: 's3', s3 } : { kind: 'fs', path: path.resolve(vars.VNA_HOT_PATH ?? path.join(dataDir, 'storage', 'hot')) };
+  if (!tiers.length) {
+    const hot: TierConfig =
+      hotStorage.kind === 'fs'
+        ? { id: HOT_TIER_ID, kind: 'fs', path: hotStorage.path, availability: 'online', pricePerGbMonth: DEFAULT_HOT_PRICE }
+        : { id: HOT_TIER_ID, kind: 's3', s3: hotStorage.s3, availability: 'online', pricePerGbMonth: DEFAULT_HOT_PRICE };
+    tiers = defaultTiers(dataDir, hot);
+  }
+  const hotTier = tiers.find((t) => t.id === HOT_TIER_ID)!;
   return {
     dataDir,
     databaseUrl: vars.DATABASE_URL,
@@ -280,7 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     httpPort: vars.VNA_HTTP_PORT ?? 8080,
     httpHost: vars.VNA_HTTP_HOST ?? '0.0.0.0',
     roles,
-    hotStorage: hotKind === 's3' && s3 ? { kind: 's3', s3 } : { kind: 'fs', path: path.resolve(vars.VNA_HOT_PATH ?? path.join(dataDir, 'storage', 'hot')) },
+    hotStorage: hotTier.kind === 'fs' ? { kind: 'fs', path: hotTier.path } : { kind: 's3', s3: hotTier.s3 },
     stowMaxBytes: vars.VNA_STOW_MAX_BYTES ?? 4 * 1024 ** 3,
     indexerConcurrency: vars.VNA_INDEXER_CONCURRENCY ?? 8,
     indexDelayMs: vars.VNA_INDEX_DELAY_MS ?? 500,
@@ -295,6 +343,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
       intervalMs: (vars.VNA_RETENTION_INTERVAL_S ?? 300) * 1000,
       purgeTestPauseMs: vars.VNA_PURGE_TEST_PAUSE_MS ?? 0,
     },
+    tiers,
+    tieringConcurrency: vars.VNA_TIERING_CONCURRENCY ?? 2,
+    tieringFault: vars.VNA_TIERING_FAULT,
+    lifecycleIntervalMs: (vars.VNA_LIFECYCLE_INTERVAL_S ?? 3600) * 1000,
   };
 }
 

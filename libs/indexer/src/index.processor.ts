@@ -1,4 +1,4 @@
-import { JobName, type JobItem, QueueName } from '#vna/jobs';
+import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';

@@ -6,19 +6,10 @@ import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayF
 const RUN_NOW_ATTEMPTS = 100;
 const RUN_NOW_POLL_MS = 20;
 
-/** A queue this process has not registered: using it is a wiring error, reported by name. */
-function missingQueue(name: QueueName): Queue {
-  return new Proxy({} as Queue, {
-    get: () => {
-      throw new Error(`queue ${name} is not registered in this process`);
-    },
-  });
-}
-
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
 export class JobQueueService {
-  private readonly queues: Record<QueueName, Queue>;
+  private readonly queues: Partial<Record<QueueName, Queue>>;
   private readonly delays: JobDelays;
   /**
    * Delayed dedup jobs this process added, by job id, with the time they become due. A job added
@@ -32,8 +23,9 @@ export class JobQueueService {
     @InjectQueue(QueueName.Index) index: Queue,
     @Optional() @Inject(JOB_DELAYS) delays?: JobDelays,
     @Optional() @InjectQueue(QueueName.Retention) retention?: Queue,
+    @Optional() @InjectQueue(QueueName.Tiering) tiering?: Queue,
   ) {
-    this.queues = { [QueueName.Index]: index, [QueueName.Retention]: retention ?? missingQueue(QueueName.Retention) };
+    this.queues = { [QueueName.Index]: index, [QueueName.Retention]: retention, [QueueName.Tiering]: tiering };
     this.delays = delays ?? DEFAULT_JOB_DELAYS;
   }
 
@@ -77,7 +69,13 @@ export class JobQueueService {
   }
 
   private async add(q: QueueName, items: JobItem[]): Promise<void> {
-    await this.queues[q].addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job) })));
+    await this.queue_(q).addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job) })));
+  }
+
+  private queue_(q: QueueName): Queue {
+    const queue = this.queues[q];
+    if (!queue) throw new Error(`queue ${q} is not registered in this process`);
+    return queue;
   }
 
   private options(job: JobItem) {
@@ -103,7 +101,7 @@ export class JobQueueService {
   private async runOneNow(job: JobItem): Promise<void> {
     const id = jobIdFor(job);
     this.dueAt.delete(id);
-    const q = this.queues[QUEUE_FOR_JOB[job.name]];
+    const q = this.queue_(QUEUE_FOR_JOB[job.name]);
     for (let attempt = 0; attempt < RUN_NOW_ATTEMPTS; attempt++) {
       const existing = await q.getJob(id);
       if (!existing) {
@@ -123,9 +121,26 @@ export class JobQueueService {
     }
   }
 
+  /**
+   * Run `job` every `everyMs` through a BullMQ job scheduler with this id (created or updated;
+   * `everyMs` 0 removes it). Schedulers live in Redis and are re-applied at every start.
+   */
+  async scheduleEvery(schedulerId: string, job: JobItem, everyMs: number): Promise<void> {
+    const q = this.queue_(QUEUE_FOR_JOB[job.name]);
+    if (everyMs <= 0) {
+      await q.removeJobScheduler(schedulerId);
+      return;
+    }
+    await q.upsertJobScheduler(schedulerId, { every: everyMs }, {
+      name: job.name,
+      data: job.data,
+      opts: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
+    });
+  }
+
   /** Jobs waiting or running in a queue (for tests and health). */
   async pending(q: QueueName): Promise<number> {
-    const c = await this.queues[q].getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    const c = await this.queue_(q).getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
 }

@@ -6,6 +6,8 @@ export enum QueueName {
   Index = 'vna-index',
   /** Retention: expiry recomputation and purges. */
   Retention = 'vna-retention',
+  /** Study moves between storage tiers (issue 4); the study_move journal is the source of truth. */
+  Tiering = 'vna-tiering',
 }
 
 export enum JobName {
@@ -17,6 +19,10 @@ export enum JobName {
   RetentionEvaluateStudy = 'retention-evaluate-study',
   /** Run (or resume) one approved purge batch from its journal. */
   RetentionPurge = 'retention-purge',
+  /** Run (resume, or clean up after) every unfinished move of one study from the study_move journal. */
+  StudyMove = 'study-move',
+  /** Evaluate the lifecycle policy and enqueue the moves it calls for (run by a job scheduler). */
+  LifecycleEvaluate = 'lifecycle-evaluate',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -25,13 +31,20 @@ export type JobItem =
   /** No payload: the job finds stale studies in the database. */
   | { name: JobName.RetentionEvaluate; data: Record<string, never> }
   | { name: JobName.RetentionEvaluateStudy; data: { studyIuid: string } }
-  | { name: JobName.RetentionPurge; data: { purgeId: string } };
+  | { name: JobName.RetentionPurge; data: { purgeId: string } }
+  | { name: JobName.StudyMove; data: { studyIuid: string } }
+  | { name: JobName.LifecycleEvaluate; data: Record<string, never> };
+
+/** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
+export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.IndexStudy]: QueueName.Index,
   [JobName.RetentionEvaluate]: QueueName.Retention,
   [JobName.RetentionEvaluateStudy]: QueueName.Retention,
   [JobName.RetentionPurge]: QueueName.Retention,
+  [JobName.StudyMove]: QueueName.Tiering,
+  [JobName.LifecycleEvaluate]: QueueName.Tiering,
 };
 
 /**
@@ -48,6 +61,10 @@ export function jobIdFor(job: JobItem): string {
       return `retention-evaluate-study-${job.data.studyIuid}`;
     case JobName.RetentionPurge:
       return `retention-purge-${job.data.purgeId}`;
+    case JobName.StudyMove:
+      return `study-move-${job.data.studyIuid}`;
+    case JobName.LifecycleEvaluate:
+      return 'lifecycle-evaluate';
   }
 }
 
@@ -77,6 +94,9 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
       // Coalesces a burst of changes (a study's index batches, several rule edits) into one run.
       return RETENTION_EVALUATE_DELAY_MS;
     case JobName.RetentionPurge:
+      return 0;
+    case JobName.StudyMove:
+    case JobName.LifecycleEvaluate:
       return 0;
   }
 }

@@ -7,6 +7,7 @@ import { JobsModule } from '#vna/jobs';
 import { QueryModule } from '#vna/query';
 import { RetentionModule } from '#vna/retention';
 import { RetrievalModule } from '#vna/retrieval';
+import { TieringApiModule, TieringModule } from '#vna/tiering';
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -19,6 +20,7 @@ const ROLE_MODULES: Record<Role, DynamicModule['imports']> = {
   ingest: [IngestModule],
   indexer: [IndexerModule],
   retrieval: [QueryModule, RetrievalModule],
+  tiering: [TieringModule],
 };
 
 /** Composition root shared by every app: the roles decide which feature modules are loaded. */
@@ -47,6 +49,7 @@ export class VnaAppModule {
         JobsModule,
         AdminModule,
         RetentionModule,
+        TieringApiModule,
         ...roleImports,
       ],
       controllers: [HealthController],

@@ -1,11 +1,37 @@
-import { type VnaConfig, VNA_CONFIG } from '#vna/config';
+import { HOT_TIER_ID, type TierConfig, type VnaConfig, VNA_CONFIG } from '#vna/config';
 import { HOT_STORAGE, StowLimits } from '#vna/ingest';
 import { INDEXER_CONCURRENCY, RECONCILE_INTERVAL_MS } from '#vna/indexer';
 import { JOB_DELAYS, type JobDelays } from '#vna/jobs';
-import { createStorage, STORAGE_REGISTRY, type StorageBackend, StorageRegistry } from '#vna/storage';
-import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { createStorage, FsStorage, S3Storage, STORAGE_REGISTRY, type StorageBackend, type StorageConfig, StorageRegistry } from '#vna/storage';
+import { type DynamicModule, Global, Logger, Module } from '@nestjs/common';
 
 export const RETRIEVE_AE_TITLE = Symbol('RETRIEVE_AE_TITLE');
+
+/** The storage backend configuration of a tier (its storage id is the tier id). */
+export function tierStorageConfig(tier: TierConfig): StorageConfig {
+  return tier.kind === 'fs'
+    ? { id: tier.id, kind: 'fs', path: tier.path }
+    : {
+        id: tier.id, kind: 's3', endPoint: tier.s3.endPoint, port: tier.s3.port, useSSL: tier.s3.useSSL,
+        accessKey: tier.s3.accessKey, secretKey: tier.s3.secretKey, region: tier.s3.region,
+        bucket: tier.s3.bucket, prefix: tier.s3.prefix, pathStyle: true,
+      };
+}
+
+/**
+ * A tier other than hot: registered even when it cannot be prepared at boot (bucket check, root
+ * directory), so an unreachable warm or cold tier never keeps ingest and retrieval from starting;
+ * moves to or from it fail (and are retried) until it answers.
+ */
+async function otherTier(tier: TierConfig): Promise<StorageBackend> {
+  const cfg = tierStorageConfig(tier);
+  const logger = new Logger('Storage');
+  const backend = cfg.kind === 'fs' ? new FsStorage(cfg, { logger }) : new S3Storage(cfg, { logger });
+  await backend.init().catch((e: unknown) => {
+    logger.error(`tier ${tier.id} could not be prepared at start-up (${(e as Error).message}); moves to or from it fail until it answers`);
+  });
+  return backend;
+}
 
 /** Process-wide providers built from the validated configuration. */
 @Global()
@@ -17,23 +43,19 @@ export class CoreModule {
       providers: [
         { provide: VNA_CONFIG, useValue: config },
         {
+          // The `hot` tier: where ingest writes every new instance.
           provide: HOT_STORAGE,
-          useFactory: async (): Promise<StorageBackend> => {
-            const hot = config.hotStorage;
-            return hot.kind === 'fs'
-              ? createStorage({ id: 'hot', kind: 'fs', path: hot.path })
-              : createStorage({
-                  id: 'hot', kind: 's3', endPoint: hot.s3.endPoint, port: hot.s3.port, useSSL: hot.s3.useSSL,
-                  accessKey: hot.s3.accessKey, secretKey: hot.s3.secretKey, region: hot.s3.region,
-                  bucket: hot.s3.bucket, prefix: hot.s3.prefix, pathStyle: true,
-                });
-          },
+          useFactory: (): Promise<StorageBackend> => createStorage(tierStorageConfig(config.tiers.find((t) => t.id === HOT_TIER_ID)!)),
         },
         {
-          // Every tier by its storage id; retrieval reads locations through it.
+          // Every tier by its storage id (VNA_TIERS); retrieval reads locations through it.
           provide: STORAGE_REGISTRY,
           inject: [HOT_STORAGE],
-          useFactory: (hot: StorageBackend) => new StorageRegistry([hot]),
+          useFactory: async (hot: StorageBackend) => {
+            const registry = new StorageRegistry([hot]);
+            for (const tier of config.tiers) if (tier.id !== hot.id) registry.register(await otherTier(tier));
+            return registry;
+          },
         },
         { provide: StowLimits, useValue: new StowLimits(config.stowMaxBytes) },
         { provide: RECONCILE_INTERVAL_MS, useValue: config.reconcileIntervalMs },

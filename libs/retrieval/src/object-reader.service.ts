@@ -1,6 +1,7 @@
 import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
 import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -10,7 +11,8 @@ import { type Readable, Transform, type TransformCallback } from 'node:stream';
 export class ObjectUnavailableError extends Error {
   constructor(
     readonly sopIuid: string,
-    readonly reason: 'no-location' | 'missing' | 'corrupt',
+    /** `offline`: the copy is on an offline tier (restore first); not a fault, nothing is marked. */
+    readonly reason: 'no-location' | 'missing' | 'corrupt' | 'offline',
     message: string,
   ) {
     super(message);
@@ -26,11 +28,32 @@ export class ObjectUnavailableError extends Error {
 @Injectable()
 export class ObjectReaderService implements OnApplicationBootstrap {
   private readonly logger = new Logger(ObjectReaderService.name);
+  /** Tiers with availability `offline` (VNA_TIERS): never read directly. */
+  private readonly offline: ReadonlySet<string>;
 
   constructor(
     @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
     private readonly locations: LocationRepository,
-  ) {}
+    @Optional() @Inject(VNA_CONFIG) config?: VnaConfig,
+  ) {
+    this.offline = new Set((config?.tiers ?? []).filter((t) => t.availability === 'offline').map((t) => t.id));
+  }
+
+  /**
+   * Throws ObjectUnavailableError (`offline`) when the instance's copy is on an offline tier:
+   * such a copy must be restored (moved to an online or nearline tier) before it is read, so
+   * retrieval answers as for an unavailable object and marks nothing.
+   */
+  assertNotOffline(inst: RetrievableInstance): void {
+    const loc = inst.location;
+    if (loc && this.offline.has(loc.storageId)) {
+      throw new ObjectUnavailableError(
+        inst.sopIuid,
+        'offline',
+        `stored object of ${inst.sopIuid} is on the offline tier ${loc.storageId}; move the study to an online tier first`,
+      );
+    }
+  }
 
   /** Start the hashing threads now: a thread's start-up (tens of ms) is not paid by the first retrieval. */
   async onApplicationBootstrap(): Promise<void> {
@@ -42,6 +65,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
   async open(inst: RetrievableInstance): Promise<Readable> {
     const loc = inst.location;
     if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    this.assertNotOffline(inst);
     const storage = this.storages.get(loc.storageId);
     let stream: Readable;
     try {
@@ -54,6 +78,8 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       stream = await storage.read(loc.objectKey);
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
+        const moved = await this.movedCopy(inst);
+        if (moved) return this.open(moved);
         await this.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
       }
@@ -77,6 +103,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
   async readWhole(inst: RetrievableInstance): Promise<Buffer> {
     const loc = inst.location;
     if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    this.assertNotOffline(inst);
     const storage = this.storages.get(loc.storageId);
     let bytes: Buffer;
     try {
@@ -95,6 +122,8 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       }
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
+        const moved = await this.movedCopy(inst);
+        if (moved) return this.readWhole(moved);
         await this.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
       }
@@ -116,6 +145,15 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
     }
     return bytes;
+  }
+
+  /**
+   * The instance with its current copy when that is not the one just found missing: a tier move
+   * switched the locations and deleted the source after the caller looked the location up.
+   */
+  private async movedCopy(inst: RetrievableInstance): Promise<RetrievableInstance | undefined> {
+    const current = await this.locations.currentLocation(inst.instanceId);
+    return current && current.id !== inst.location?.id ? { ...inst, location: current } : undefined;
   }
 
   /** Log and record an unreadable location (MISSING or CORRUPT, audited) so repair can find it. */

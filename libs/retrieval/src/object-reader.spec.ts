@@ -16,13 +16,19 @@ let base: string;
 let storage: FsStorage;
 let marked: Array<{ id: string; status: LocationStatus }>;
 let reader: ObjectReaderService;
+/** What LocationRepository.currentLocation answers (a tier move may have switched the instance). */
+let current: RetrievableInstance['location'];
 
 beforeEach(async () => {
   base = await mkdtemp(join(tmpdir(), 'vna-reader-spec-'));
   storage = new FsStorage({ id: 'hot', kind: 'fs', path: base, fsync: false });
   await storage.init();
   marked = [];
-  const locations = { markUnreadable: async (id: string, status: LocationStatus) => void marked.push({ id, status }) } as unknown as LocationRepository;
+  current = null;
+  const locations = {
+    markUnreadable: async (id: string, status: LocationStatus) => void marked.push({ id, status }),
+    currentLocation: async () => current,
+  } as unknown as LocationRepository;
   reader = new ObjectReaderService({ get: () => storage } as unknown as StorageRegistry, locations);
 });
 afterEach(async () => {
@@ -65,6 +71,27 @@ describe('ObjectReaderService.readWhole', () => {
     await expect(reader.readWhole(inst)).rejects.toMatchObject({ reason: 'missing' });
     expect(marked.map((m) => m.status)).toEqual([LocationStatus.Corrupt, LocationStatus.Missing]);
     await expect(reader.readWhole({ ...inst, location: null })).rejects.toBeInstanceOf(ObjectUnavailableError);
+  });
+});
+
+describe('ObjectReaderService after a tier move', () => {
+  it('an object gone because its instance was switched to a new copy is read from that copy, nothing marked', async () => {
+    const data = randomBytes(5000);
+    const inst = await put(data);
+    // The move: a new copy at another key becomes the OK location, the old object is deleted.
+    const movedKey = 'ab/cd/1.2/3.4/5.6.v2.dcm';
+    await writeFile(join(base, movedKey), data);
+    await rm(join(base, KEY));
+    current = { ...inst.location!, id: 'L2', objectKey: movedKey };
+    expect((await reader.readWhole(inst)).equals(data)).toBe(true);
+    const streamed: Buffer[] = [];
+    for await (const c of await reader.open(inst)) streamed.push(c as Buffer);
+    expect(Buffer.concat(streamed).equals(data)).toBe(true);
+    expect(marked).toEqual([]);
+    // The current copy missing too: MISSING, marked once, on the current copy.
+    await rm(join(base, movedKey));
+    await expect(reader.readWhole(inst)).rejects.toMatchObject({ reason: 'missing' });
+    expect(marked).toEqual([{ id: 'L2', status: LocationStatus.Missing }]);
   });
 });
 

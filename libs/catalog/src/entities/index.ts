@@ -12,6 +12,12 @@ import { RETENTION_ENTITIES, type StudyRetentionState } from './retention.js';
 
 export * from './application-entity.js';
 export * from './retention.js';
+import { LifecyclePolicyEntity } from './lifecycle-policy.js';
+import { StudyMoveEntity, StudyMoveItemEntity } from './study-move.js';
+
+export * from './application-entity.js';
+export * from './study-move.js';
+export * from './lifecycle-policy.js';
 
 /** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
 @Entity({ name: 'patient' })
@@ -144,4 +150,7 @@ export const CATALOG_ENTITIES = [
   AuditEventEntity,
   ApplicationEntityEntity,
   ...RETENTION_ENTITIES,
+  StudyMoveEntity,
+  StudyMoveItemEntity,
+  LifecyclePolicyEntity,
 ];

@@ -37,6 +37,7 @@ export class ObjectIndexService {
   private key(inst: RetrievableInstance): string {
     const loc = inst.location;
     if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    this.reader.assertNotOffline(inst);
     return `${loc.id}:${loc.sha256}`;
   }
 

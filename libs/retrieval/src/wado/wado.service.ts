@@ -313,7 +313,7 @@ export class WadoService {
 
   private unavailable(e: unknown): unknown {
     if (e instanceof ObjectUnavailableError) {
-      return new WadoError(WadoErrorCode.Gone, `${e.message} (reason: ${e.reason}); marked for repair`);
+      return new WadoError(WadoErrorCode.Gone, `${e.message} (reason: ${e.reason})${e.reason === 'offline' ? '' : '; marked for repair'}`);
     }
     return e;
   }
@@ -367,6 +367,12 @@ export class WadoService {
         const loc = inst.location;
         if (!loc) {
           problems.set(inst.sopIuid, 'no readable copy');
+          continue;
+        }
+        try {
+          this.reader.assertNotOffline(inst);
+        } catch {
+          problems.set(inst.sopIuid, `on offline tier ${loc.storageId}, not marked`);
           continue;
         }
         const stat = await this.storages.get(loc.storageId).stat(loc.objectKey);

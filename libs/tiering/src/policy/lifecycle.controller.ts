@@ -1,0 +1,60 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  HttpStatus,
+  NotFoundException,
+  Post,
+  Put,
+  Query,
+  UsePipes,
+  ValidationPipe,
+} from '@nestjs/common';
+import { TieringError } from '../tiering.errors.js';
+import { type EvaluationResult, LifecycleService } from './lifecycle.service.js';
+import { EvaluateQueryDto, LifecyclePolicyDto } from './policy.dto.js';
+import type { PolicyVersion } from './policy.repository.js';
+
+/**
+ * `GET/PUT /api/lifecycle/policy` (every PUT is a new version; `?version=N` reads an earlier one),
+ * `GET /api/lifecycle/policy/versions`, `POST /api/lifecycle/evaluate[?dryRun=true]`.
+ * Who saved a version comes from the `X-VNA-User` header (default "api").
+ */
+@Controller('api/lifecycle')
+@UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+export class LifecycleController {
+  constructor(private readonly lifecycle: LifecycleService) {}
+
+  @Get('policy')
+  async policy(@Query('version') version?: string): Promise<PolicyVersion> {
+    if (version !== undefined && !/^\d{1,9}$/.test(version)) throw new BadRequestException('version must be a positive integer');
+    const p = await this.lifecycle.policy(version === undefined ? undefined : Number(version));
+    if (!p) throw new NotFoundException(`lifecycle policy version ${version} does not exist`);
+    return p;
+  }
+
+  @Get('policy/versions')
+  versions() {
+    return this.lifecycle.versions();
+  }
+
+  @Put('policy')
+  async save(@Body() dto: LifecyclePolicyDto, @Headers('x-vna-user') user?: string): Promise<PolicyVersion> {
+    try {
+      return await this.lifecycle.save(dto, (user ?? '').trim().slice(0, 64) || 'api');
+    } catch (e) {
+      if (e instanceof TieringError) throw new BadRequestException(e.message);
+      throw e;
+    }
+  }
+
+  /** The plan (moves, per-tier bytes and monthly cost before/after); without dryRun=true the moves are enqueued. */
+  @Post('evaluate')
+  @HttpCode(HttpStatus.OK)
+  evaluate(@Query() query: EvaluateQueryDto): Promise<EvaluationResult> {
+    return this.lifecycle.evaluate({ dryRun: query.dryRun === 'true' });
+  }
+}

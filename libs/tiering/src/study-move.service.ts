@@ -1,0 +1,271 @@
+import { LocationRepository, LocationStatus, StudyMoveItemState, StudyMoveState } from '#vna/catalog';
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import {
+  newObjectVersion,
+  objectKeyFor,
+  STORAGE_REGISTRY,
+  type StorageBackend,
+  StorageNotFoundError,
+  type StorageRegistry,
+} from '#vna/storage';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type CurrentCopy, type MoveRow, MoveRepository } from './move.repository.js';
+
+/** A move that must stop and roll back: the bytes at the source or the target are not what is recorded. */
+export class MoveIntegrityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MoveIntegrityError';
+  }
+}
+
+function isIntegrityError(e: Error | undefined): boolean {
+  return e instanceof MoveIntegrityError;
+}
+
+/** Another worker holds the study's move lock: try again later. */
+export class StudyBusyError extends Error {
+  constructor(studyIuid: string) {
+    super(`moves of study ${studyIuid} are being worked on by another worker`);
+    this.name = 'StudyBusyError';
+  }
+}
+
+/** Instances of one move copied at once. */
+export const COPY_PARALLELISM = 4;
+/** Attempts (job runs) of one move before it fails and rolls back. */
+export const MAX_MOVE_ATTEMPTS = 8;
+/**
+ * After the switch, source objects are deleted only this long after it: a retrieval that looked
+ * up the old location just before the switch can still read it.
+ */
+export const SOURCE_DELETE_GRACE_MS = 2000;
+
+/**
+ * Moves whole studies between tiers: copy every instance's current copy to the target (a verified
+ * read of the source into writeTemp, commit under a new key, read back and verify size and
+ * SHA-256), switch the location rows in one transaction, and only then delete the source
+ * objects. The study_move journal and its items say at any moment what exists where, so a
+ * crashed move resumes (or rolls back) from the database alone.
+ */
+@Injectable()
+export class StudyMoveService {
+  private readonly logger = new Logger(StudyMoveService.name);
+
+  constructor(
+    private readonly moves: MoveRepository,
+    private readonly locations: LocationRepository,
+    @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
+    @Inject(VNA_CONFIG) private readonly config: VnaConfig,
+  ) {}
+
+  /** The tiering job: every move of the study with work left, oldest first. */
+  async handleStudyMove({ studyIuid }: { studyIuid: string }): Promise<void> {
+    const locked = await this.moves.withStudyLock(studyIuid, async () => {
+      for (const move of await this.moves.unfinishedForStudy(studyIuid)) await this.run(move);
+    });
+    if (!locked) throw new StudyBusyError(studyIuid);
+  }
+
+  private async run(move: MoveRow): Promise<void> {
+    switch (move.state) {
+      case StudyMoveState.Failed:
+      case StudyMoveState.Aborted:
+      case StudyMoveState.Completed:
+        await this.revokeTargetCopies(move);
+        return;
+      case StudyMoveState.Scheduled:
+      case StudyMoveState.Copying:
+        if (!(await this.copyPhase(move))) return;
+        break;
+      case StudyMoveState.Switched:
+        break;
+    }
+    await this.deleteSources(move);
+    await this.moves.complete(move.id);
+    this.logger.log(`move ${move.id}: study ${move.studyIuid} is on ${move.targetTier}`);
+  }
+
+  /** Copies and switches. False if the move ended (failed, aborted) instead of switching. */
+  private async copyPhase(move: MoveRow): Promise<boolean> {
+    if (!this.storages.has(move.targetTier)) {
+      await this.stop(move, StudyMoveState.Aborted, `target tier "${move.targetTier}" is not configured (VNA_TIERS)`);
+      return false;
+    }
+    const attempts = await this.moves.beginCopying(move.id);
+    if (attempts === 0) return true; // switched meanwhile
+    if (attempts > MAX_MOVE_ATTEMPTS) {
+      await this.stop(move, StudyMoveState.Failed, `gave up after ${MAX_MOVE_ATTEMPTS} attempts; last error: ${move.error ?? 'none'}`);
+      return false;
+    }
+    try {
+      await this.copyAll(move);
+    } catch (e) {
+      if (e instanceof MoveIntegrityError) {
+        await this.stop(move, StudyMoveState.Failed, e.message);
+        return false;
+      }
+      await this.moves.noteError(move.id, (e as Error).message);
+      throw e; // transient (storage or database unreachable): the job is retried
+    }
+    const switched = await this.moves.switchLocations(move.id, 'tiering');
+    if (switched !== false) this.logger.log(`move ${move.id}: ${switched} instance(s) of ${move.studyIuid} switched to ${move.targetTier}`);
+    return true;
+  }
+
+  private async copyAll(move: MoveRow): Promise<void> {
+    const target = this.storages.get(move.targetTier);
+    // A PENDING item may have left an object at its key (a crash between commit and verify).
+    for (const item of await this.moves.items(move.id, [StudyMoveItemState.Pending])) {
+      if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
+      await this.moves.deleteItem(item.id);
+    }
+    // Copies verified by an earlier attempt are verified again before anything relies on them
+    // (the target may have lost or changed them meanwhile); a bad one is deleted and copied anew.
+    for (const item of await this.moves.items(move.id, [StudyMoveItemState.Copied])) {
+      const back = await this.digestOf(target, item.targetKey);
+      if (back?.size === item.sizeBytes && back.sha256 === item.sha256) continue;
+      this.logger.warn(`move ${move.id}: copy ${target.id}:${item.targetKey} from an earlier attempt no longer matches; copying again`);
+      if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
+      await this.moves.deleteItem(item.id);
+    }
+    const copied = await this.moves.items(move.id, [StudyMoveItemState.Copied]);
+    const done = new Set(copied.map((i) => i.instanceFk));
+    const todo = (await this.moves.currentCopies(move.studyIuid)).filter(
+      (c) => c.storageId !== move.targetTier && !done.has(c.instanceId),
+    );
+    const copiedBytes = copied.reduce((a, i) => a + i.sizeBytes, 0);
+    await this.moves.setPlan(move.id, {
+      sourceTiers: [...new Set([...copied.map((i) => i.sourceStorageId), ...todo.map((c) => c.storageId)])].sort(),
+      instancesTotal: copied.length + todo.length,
+      bytesTotal: copiedBytes + todo.reduce((a, c) => a + c.sizeBytes, 0),
+      instancesMoved: copied.length,
+      bytesMoved: copiedBytes,
+    });
+    // COPY_PARALLELISM copies at once. On the first error no new copy starts, and every copy in
+    // flight is awaited before the error propagates: a rollback must never race a commit.
+    let next = 0;
+    let failure: Error | undefined;
+    const worker = async () => {
+      while (failure === undefined && next < todo.length) {
+        const copy = todo[next++]!;
+        try {
+          const key = objectKeyFor({ studyUid: copy.studyIuid, seriesUid: copy.seriesIuid, sopInstanceUid: copy.sopIuid, version: newObjectVersion() });
+          const itemId = await this.moves.addItem(move.id, copy, target.id, key);
+          await this.copyOne(copy, target, key);
+          await this.moves.markCopied(move.id, itemId, copy.sizeBytes);
+          if (this.config.tieringFault === 'slow-copy') await sleep(150);
+        } catch (e) {
+          const error = e instanceof Error ? e : new Error(String(e));
+          // An integrity error wins over a transient one: it decides that the move fails.
+          if (!isIntegrityError(failure) && (failure === undefined || isIntegrityError(error))) failure = error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(COPY_PARALLELISM, todo.length) }, worker));
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Source → writeTemp (checked against the recorded digest) → commit → read back and verify. */
+  private async copyOne(copy: CurrentCopy, target: StorageBackend, key: string): Promise<void> {
+    const source = this.storages.get(copy.storageId);
+    let stream: Readable;
+    try {
+      stream = await source.read(copy.objectKey);
+    } catch (e) {
+      if (e instanceof StorageNotFoundError) {
+        await this.locations.markUnreadable(copy.locationId, LocationStatus.Missing, `tiering: ${e.message}`);
+        throw new MoveIntegrityError(`source object of ${copy.sopIuid} is missing in ${copy.storageId}`);
+      }
+      throw e;
+    }
+    const temp = await target.writeTemp(stream);
+    if (temp.size !== copy.sizeBytes || temp.sha256 !== copy.sha256) {
+      await target.revoke(temp.tempKey);
+      const detail = `read ${temp.size} bytes with SHA-256 ${temp.sha256} from ${copy.storageId}; recorded ${copy.sizeBytes} bytes, ${copy.sha256}`;
+      await this.locations.markUnreadable(copy.locationId, LocationStatus.Corrupt, `tiering: ${detail}`);
+      throw new MoveIntegrityError(`source object of ${copy.sopIuid} is corrupt: ${detail}`);
+    }
+    await target.commit(temp.tempKey, key);
+    if (this.config.tieringFault === 'corrupt-after-copy') await this.damage(target, key);
+    const back = await this.digestOf(target, key);
+    if (back === null || back.size !== copy.sizeBytes || back.sha256 !== copy.sha256) {
+      await target.delete(key);
+      const found = back === null ? 'no object' : `${back.size} bytes with SHA-256 ${back.sha256}`;
+      throw new MoveIntegrityError(
+        `copy of ${copy.sopIuid} at ${target.id} does not match: read back ${found}; expected ${copy.sizeBytes} bytes, ${copy.sha256}`,
+      );
+    }
+  }
+
+  private async digestOf(storage: StorageBackend, key: string): Promise<{ size: number; sha256: string } | null> {
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of await storage.read(key)) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+      }
+    } catch (e) {
+      if (e instanceof StorageNotFoundError) return null;
+      throw e;
+    }
+    return { size, sha256: hash.digest('hex') };
+  }
+
+  /** VNA_TIERING_FAULT=corrupt-after-copy (tests only): one byte of the committed copy flipped. */
+  private async damage(storage: StorageBackend, key: string): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await storage.read(key)) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    bytes[bytes.length >> 1] ^= 0xff;
+    await storage.delete(key);
+    const temp = await storage.writeTemp(Readable.from([bytes]));
+    await storage.commit(temp.tempKey, key);
+    this.logger.warn(`VNA_TIERING_FAULT: damaged ${storage.id}:${key}`);
+  }
+
+  /** Ends a move before its switch and deletes every copy it made; the sources stay as they are. */
+  private async stop(move: MoveRow, state: StudyMoveState.Failed | StudyMoveState.Aborted, reason: string): Promise<void> {
+    if (await this.moves.failBeforeSwitch(move.id, state, reason)) {
+      this.logger.error(`move ${move.id} of study ${move.studyIuid} to ${move.targetTier} ${state}: ${reason}`);
+    }
+    await this.revokeTargetCopies(move);
+  }
+
+  /** Deletes target copies that no location references (items PENDING, COPIED or STALE). */
+  private async revokeTargetCopies(move: MoveRow): Promise<void> {
+    const items = await this.moves.items(move.id, [StudyMoveItemState.Pending, StudyMoveItemState.Copied, StudyMoveItemState.Stale]);
+    for (const item of items) {
+      if (!this.storages.has(item.targetStorageId)) continue; // tier gone: nothing this process can delete
+      if (!(await this.moves.isReferenced(item.targetStorageId, item.targetKey))) {
+        await this.storages.get(item.targetStorageId).delete(item.targetKey);
+      }
+      await this.moves.setItemState(item.id, StudyMoveItemState.Revoked);
+    }
+  }
+
+  /** After the switch: source objects deleted (and stale copies), each only if no location names it. */
+  private async deleteSources(move: MoveRow): Promise<void> {
+    const current = await this.moves.get(move.id);
+    const wait = (current?.switchedAt?.getTime() ?? 0) + SOURCE_DELETE_GRACE_MS - Date.now();
+    if (wait > 0) await sleep(wait);
+    for (const item of await this.moves.items(move.id, [StudyMoveItemState.Switched])) {
+      // Last guard before the irreversible step: the copy the location now names is there, whole.
+      const there = await this.storages.get(item.targetStorageId).stat(item.targetKey);
+      if (there?.size !== item.sizeBytes) {
+        const error = `copy ${item.targetStorageId}:${item.targetKey} is ${there ? `${there.size} bytes` : 'missing'} after the switch; source ${item.sourceStorageId}:${item.sourceKey} kept`;
+        await this.moves.noteError(move.id, error);
+        throw new Error(error);
+      }
+      if (!(await this.moves.isReferenced(item.sourceStorageId, item.sourceKey))) {
+        await this.storages.get(item.sourceStorageId).delete(item.sourceKey);
+      }
+      await this.moves.setItemState(item.id, StudyMoveItemState.Done);
+    }
+    await this.revokeTargetCopies(move);
+  }
+}

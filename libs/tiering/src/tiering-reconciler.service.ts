@@ -1,0 +1,49 @@
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import { JobName, JobQueueService } from '#vna/jobs';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { MoveRepository } from './move.repository.js';
+
+/**
+ * The queue is only a trigger: at start-up and every VNA_RECONCILE_INTERVAL_S, every study with an
+ * unfinished move (or a failed one whose copies are not all deleted) is enqueued again. The job id
+ * is per study, so a job that waits or runs already makes this a no-op.
+ */
+@Injectable()
+export class TieringReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(TieringReconcilerService.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly moves: MoveRepository,
+    private readonly jobs: JobQueueService,
+    @Inject(VNA_CONFIG) private readonly config: VnaConfig,
+  ) {}
+
+  onApplicationBootstrap() {
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown() {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  async reconcile(): Promise<number> {
+    const studies = await this.moves.studiesWithWork();
+    if (studies.length) {
+      await this.jobs.queueAll(studies.map((studyIuid) => ({ name: JobName.StudyMove, data: { studyIuid } })), { coalesce: false });
+    }
+    return studies.length;
+  }
+
+  private tick() {
+    if (this.running) return;
+    this.running = this.reconcile()
+      .then((n) => n && this.logger.log(`re-enqueued the moves of ${n} stud${n === 1 ? 'y' : 'ies'}`))
+      .catch((e) => this.logger.warn(`tiering reconcile failed (will retry): ${(e as Error).message}`))
+      .finally(() => (this.running = undefined));
+  }
+}

@@ -1,0 +1,84 @@
+import { isValidUid } from '#vna/dicom';
+import {
+  BadRequestException,
+  Body,
+  ConflictException,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  NotFoundException,
+  Param,
+  Post,
+  UsePipes,
+  ValidationPipe,
+} from '@nestjs/common';
+import type { MoveRow } from './move.repository.js';
+import { MoveStudyDto } from './move.dto.js';
+import { TieringError, TieringErrorCode } from './tiering.errors.js';
+import type { StudyLocationsView } from './locations-view.js';
+import { TieringService, type TierView } from './tiering.service.js';
+
+function httpError(e: unknown): unknown {
+  if (!(e instanceof TieringError)) return e;
+  switch (e.code) {
+    case TieringErrorCode.UnknownTier:
+      return new BadRequestException(e.message);
+    case TieringErrorCode.UnknownStudy:
+      return new NotFoundException(e.message);
+    case TieringErrorCode.MoveInProgress:
+      return new ConflictException(e.message);
+  }
+}
+
+function checkUid(uid: string): void {
+  if (!isValidUid(uid)) throw new BadRequestException(`study UID ${JSON.stringify(uid)} is not a valid UID`);
+}
+
+/** Storage tiers and moves: `GET /api/storage/tiers`, `GET /api/storage/moves/{id}`. */
+@Controller('api/storage')
+export class StorageTiersController {
+  constructor(private readonly tiering: TieringService) {}
+
+  @Get('tiers')
+  tiers(): Promise<TierView[]> {
+    return this.tiering.tiers();
+  }
+
+  @Get('moves/:id')
+  async move(@Param('id') id: string): Promise<MoveRow> {
+    const move = await this.tiering.move(id);
+    if (!move) throw new NotFoundException(`move ${id} does not exist`);
+    return move;
+  }
+}
+
+/** A study's copies: `GET /api/studies/{uid}/locations`, `POST /api/studies/{uid}/move`. */
+@Controller('api/studies')
+@UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+export class StudyTieringController {
+  constructor(private readonly tiering: TieringService) {}
+
+  @Get(':uid/locations')
+  async locations(@Param('uid') uid: string): Promise<StudyLocationsView> {
+    checkUid(uid);
+    try {
+      return await this.tiering.studyLocations(uid);
+    } catch (e) {
+      throw httpError(e);
+    }
+  }
+
+  /** 202: the move is journaled and enqueued; follow it at /api/storage/moves/{moveId}. */
+  @Post(':uid/move')
+  @HttpCode(HttpStatus.ACCEPTED)
+  async move(@Param('uid') uid: string, @Body() dto: MoveStudyDto): Promise<{ moveId: string; state: string; targetTier: string; created: boolean }> {
+    checkUid(uid);
+    try {
+      const { move, created } = await this.tiering.requestMove(uid, dto.targetTier, 'api');
+      return { moveId: move.id, state: move.state, targetTier: move.targetTier, created };
+    } catch (e) {
+      throw httpError(e);
+    }
+  }
+}

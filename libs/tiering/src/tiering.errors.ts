@@ -1,0 +1,16 @@
+/** Domain errors of the tiering API, mapped to HTTP at the controller. */
+export enum TieringErrorCode {
+  UnknownTier = 'UNKNOWN_TIER',
+  UnknownStudy = 'UNKNOWN_STUDY',
+  MoveInProgress = 'MOVE_IN_PROGRESS',
+}
+
+export class TieringError extends Error {
+  constructor(
+    readonly code: TieringErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TieringError';
+  }
+}

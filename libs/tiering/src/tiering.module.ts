@@ -1,0 +1,44 @@
+import { JsonBodyMiddleware } from '#vna/admin';
+import { CatalogModule } from '#vna/catalog';
+import { JobsModule } from '#vna/jobs';
+import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
+import { LifecycleSchedulerService } from './policy/lifecycle-scheduler.service.js';
+import { LifecycleController } from './policy/lifecycle.controller.js';
+import { LifecycleService } from './policy/lifecycle.service.js';
+import { PolicyRepository } from './policy/policy.repository.js';
+import { MoveRepository } from './move.repository.js';
+import { StudyMoveService } from './study-move.service.js';
+import { StorageTiersController, StudyTieringController } from './tiering.controller.js';
+import { TieringProcessor } from './tiering.processor.js';
+import { TieringReconcilerService } from './tiering-reconciler.service.js';
+import { TieringService } from './tiering.service.js';
+
+/**
+ * Tiering API (always loaded, like the admin API): tiers, a study's locations, move requests, the
+ * lifecycle policy and its evaluation. Needs VNA_CONFIG.
+ */
+@Module({
+  imports: [CatalogModule, JobsModule],
+  controllers: [StorageTiersController, StudyTieringController, LifecycleController],
+  providers: [MoveRepository, TieringService, PolicyRepository, LifecycleService],
+  exports: [TieringService, LifecycleService],
+})
+export class TieringApiModule implements NestModule {
+  configure(consumer: MiddlewareConsumer) {
+    // POST /api/lifecycle/evaluate has no body: only the routes that take one parse it.
+    consumer
+      .apply(JsonBodyMiddleware)
+      .forRoutes(StudyTieringController, { path: 'api/lifecycle/policy', method: RequestMethod.PUT });
+  }
+}
+
+/**
+ * Tiering role: the vna-tiering worker (study moves, scheduled policy evaluations), its reconciler
+ * and the evaluation scheduler. Needs VNA_CONFIG and STORAGE_REGISTRY.
+ */
+@Module({
+  imports: [CatalogModule, JobsModule, TieringApiModule],
+  providers: [MoveRepository, StudyMoveService, TieringProcessor, TieringReconcilerService, LifecycleSchedulerService],
+  exports: [StudyMoveService],
+})
+export class TieringModule {}

@@ -1,0 +1,38 @@
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { LifecycleService } from './policy/lifecycle.service.js';
+import { StudyMoveService } from './study-move.service.js';
+
+/**
+ * Thin: one switch, one service call per job name; an unknown name throws. A job whose worker
+ * died (kill -9) is stalled; a short lock makes another worker (or the restarted one) take it
+ * within seconds, and the journal tells it where the move stood.
+ */
+@Processor(QueueName.Tiering, { stalledInterval: 5000, lockDuration: 10_000 })
+export class TieringProcessor extends WorkerHost implements OnApplicationBootstrap {
+  constructor(
+    private readonly moves: StudyMoveService,
+    private readonly lifecycle: LifecycleService,
+    @Inject(VNA_CONFIG) private readonly config: VnaConfig,
+  ) {
+    super();
+  }
+
+  onApplicationBootstrap() {
+    this.worker.concurrency = this.config.tieringConcurrency;
+  }
+
+  async process(job: Job<JobItem['data'], unknown, JobItem['name']>): Promise<unknown> {
+    switch (job.name) {
+      case JobName.StudyMove:
+        return this.moves.handleStudyMove(job.data as JobData<JobName.StudyMove>);
+      case JobName.LifecycleEvaluate:
+        return this.lifecycle.handleEvaluate();
+      default:
+        throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Tiering}`);
+    }
+  }
+}
