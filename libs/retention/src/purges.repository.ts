@@ -310,6 +310,17 @@ export class PurgesRepository {
         `SELECT id FROM study WHERE id = $1 AND study_iuid = $2 AND retention_state = 'ACTIVE' FOR UPDATE`,
         [entry.studyFk, entry.studyInstanceUid],
       );
+      // A tier move of the study still running: purge it in a later batch, never while its
+      // copies are being made (the move journals its study under a share lock of this row).
+      const moving: unknown[] = locked[0]
+        ? await tx.query(`SELECT 1 FROM study_move WHERE study_iuid = $1 AND state IN ('SCHEDULED', 'COPYING', 'SWITCHED') LIMIT 1`, [entry.studyInstanceUid])
+        : [];
+      if (moving.length > 0) {
+        const note = 'a tier move of the study is unfinished; offered again in a later batch';
+        await tx.query(`UPDATE retention_purge_study SET state = $2, note = $3, completed_at = now() WHERE id = $1`, [entry.id, PurgeStudyState.Skipped, note]);
+        await this.audit.append({ type: AuditType.StudyPurgeSkipped, actor: AUTO_PURGE_ACTOR, studyIuid: entry.studyInstanceUid, detail: { purgeId: batch.id, reason: note } }, tx);
+        return false;
+      }
       const study = locked[0] ? ((await loadFacts(tx, [entry.studyFk]))[0] ?? null) : null;
       const held = study
         ? ((await tx.query(`SELECT 1 FROM study s JOIN patient p ON p.id = s.patient_fk WHERE s.id = $1 AND ${HELD}`, [entry.studyFk])) as unknown[]).length > 0

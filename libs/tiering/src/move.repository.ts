@@ -1,6 +1,7 @@
 import { LocationStatus, StudyMoveItemState, StudyMoveState } from '#vna/catalog';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { TieringError, TieringErrorCode } from './tiering.errors.js';
 import type { DataSource } from 'typeorm';
 
 /** Move states in which the move still has work to do (at most one per study). */
@@ -123,12 +124,23 @@ export class MoveRepository {
    * one unfinished move (partial unique index).
    */
   async schedule(studyIuid: string, targetTier: string, requestedBy: string): Promise<{ move: MoveRow; created: boolean }> {
-    const inserted: Array<Record<string, unknown>> = await this.db.query(
-      `INSERT INTO study_move (study_iuid, target_tier, requested_by) VALUES ($1, $2, $3)
-       ON CONFLICT (study_iuid) WHERE state IN ('SCHEDULED', 'COPYING', 'SWITCHED') DO NOTHING
-       RETURNING ${MOVE_COLUMNS}`,
-      [studyIuid, targetTier, requestedBy],
-    );
+    // Under a share lock of the study row: a retention purge starts a study (row lock, PURGING)
+    // only when it has no unfinished move, so a purge and a move of one study never overlap.
+    const inserted: Array<Record<string, unknown>> = await this.db.transaction(async (tx) => {
+      const study: Array<{ retention_state: string }> = await tx.query(
+        `SELECT retention_state FROM study WHERE study_iuid = $1 FOR SHARE`,
+        [studyIuid],
+      );
+      if (study[0] && study[0].retention_state !== 'ACTIVE') {
+        throw new TieringError(TieringErrorCode.StudyPurging, `study ${studyIuid} is being purged by retention; it is not moved`);
+      }
+      return tx.query(
+        `INSERT INTO study_move (study_iuid, target_tier, requested_by) VALUES ($1, $2, $3)
+         ON CONFLICT (study_iuid) WHERE state IN ('SCHEDULED', 'COPYING', 'SWITCHED') DO NOTHING
+         RETURNING ${MOVE_COLUMNS}`,
+        [studyIuid, targetTier, requestedBy],
+      );
+    });
     if (inserted[0]) return { move: toMove(inserted[0]), created: true };
     const existing: Array<Record<string, unknown>> = await this.db.query(
       `SELECT ${MOVE_COLUMNS} FROM study_move WHERE study_iuid = $1 AND state = ANY($2::text[])`,

@@ -27,6 +27,7 @@ function httpError(e: unknown): unknown {
     case TieringErrorCode.UnknownStudy:
       return new NotFoundException(e.message);
     case TieringErrorCode.MoveInProgress:
+    case TieringErrorCode.StudyPurging:
       return new ConflictException(e.message);
   }
 }

@@ -3,6 +3,8 @@ export enum TieringErrorCode {
   UnknownTier = 'UNKNOWN_TIER',
   UnknownStudy = 'UNKNOWN_STUDY',
   MoveInProgress = 'MOVE_IN_PROGRESS',
+  /** The study is being purged by retention: it is never moved meanwhile. */
+  StudyPurging = 'STUDY_PURGING',
 }
 
 export class TieringError extends Error {

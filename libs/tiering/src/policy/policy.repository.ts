@@ -81,7 +81,7 @@ export class PolicyRepository {
            SELECT coalesce(array_agg(DISTINCT i.source_ae) FILTER (WHERE i.source_ae <> ''), '{}') AS source_aes,
                   max(i.received_at) AS last_received_at
              FROM instance i WHERE i.study_iuid = s.study_iuid) ia
-        WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
+        WHERE s.id > $1 AND s.retention_state = 'ACTIVE' ORDER BY s.id LIMIT $2`,
       [afterId, limit],
     );
     return rows.map((r) => {
