@@ -507,7 +507,7 @@ describe('retention: purges that survive kill -9 and reach every copy', () => {
     const [nFile] = await objectFiles(a, n.studyUid);
     await a.db.query(
       `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status)
-       SELECT l.instance_fk, 'cold', 'aa/bb/copy.dcm', l.size_bytes, l.sha256, l.transfer_syntax_uid, l.version, 'OK'
+       SELECT l.instance_fk, 'offsite', 'aa/bb/copy.dcm', l.size_bytes, l.sha256, l.transfer_syntax_uid, l.version, 'OK'
          FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1`,
       [n.studyUid],
     );
@@ -530,10 +530,10 @@ describe('retention: purges that survive kill -9 and reach every copy', () => {
     expect(again.body.studies[1]).toMatchObject({ state: 'PURGING' });
     expect(again.body.studies[1].instances[0].state).toBe('PENDING');
     const rows = await a.db.query(`SELECT l.storage_id FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1 ORDER BY l.id`, [n.studyUid]);
-    expect(rows.rows.map((x: Json) => x.storage_id)).toEqual(['hot', 'cold']);
+    expect(rows.rows.map((x: Json) => x.storage_id)).toEqual(['hot', 'offsite']);
     expect(existsSync(nFile!)).toBe(false); // the copy it could reach is gone
     expect(await qidoStudyUids(a)).not.toContain(n.studyUid);
     expect((await api('GET', `/api/audit?type=STUDY_PURGED&study=${n.studyUid}`)).body.total).toBe(0);
-    expect(a.logTail(400)).toMatch(/unknown storage id "cold"/);
+    expect(a.logTail(400)).toMatch(/unknown storage id "offsite"/);
   });
 });
