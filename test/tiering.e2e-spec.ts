@@ -298,6 +298,23 @@ describe('lifecycle tiering', () => {
     expect(n.rows[0].n).toBe(0);
   });
 
+  it('a study being purged by retention is never moved (409), and nothing is journaled', async () => {
+    const { rows } = await archive.db.query(`SELECT study_iuid FROM study ORDER BY id DESC LIMIT 1`);
+    const study = rows[0].study_iuid as string;
+    // What a purge's first step does (retention e2e covers the purge itself).
+    await archive.db.query(`UPDATE study SET retention_state = 'PURGING' WHERE study_iuid = $1`, [study]);
+    try {
+      const before = (await archive.db.query(`SELECT count(*)::int AS n FROM study_move WHERE study_iuid = $1`, [study])).rows[0].n;
+      const r = await api<{ message: unknown }>(archive, `/api/studies/${study}/move`, { method: 'POST', body: { targetTier: 'warm' } });
+      expect(r.status).toBe(409);
+      expect(JSON.stringify(r.body.message)).toMatch(/being purged/);
+      const after = (await archive.db.query(`SELECT count(*)::int AS n FROM study_move WHERE study_iuid = $1`, [study])).rows[0].n;
+      expect(after).toBe(before);
+    } finally {
+      await archive.db.query(`UPDATE study SET retention_state = 'ACTIVE' WHERE study_iuid = $1`, [study]);
+    }
+  });
+
   it('kill -9 in the middle of a move: every instance stays readable, and after a restart the move completes', async () => {
     await archive.stop();
     const slow = await Archive.start({ env: env({ VNA_TIERING_FAULT: 'slow-copy' }), reuse: archive });
