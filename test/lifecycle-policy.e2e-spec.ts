@@ -18,7 +18,7 @@ let scheduled: { study: string; digests: Map<string, string> } | undefined;
 async function api<T>(p: string, init?: { method?: string; body?: unknown; user?: string }): Promise<{ status: number; body: T }> {
   const headers: Record<string, string> = {};
   if (init?.body !== undefined) headers['Content-Type'] = 'application/json';
-  if (init?.user) headers['X-VNA-User'] = init.user;
+  if (init?.user) headers['X-User'] = init.user;
   const r = await fetch(`${archive.http}${p}`, { method: init?.method ?? 'GET', headers, body: init?.body === undefined ? undefined : JSON.stringify(init.body) });
   const text = await r.text();
   return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
@@ -111,6 +111,9 @@ describe('lifecycle policy', () => {
     expect((await api<{ version: number; createdBy: string }>('/api/lifecycle/policy')).body).toMatchObject({ version: 2, createdBy: 'bob' });
     const versions = (await api<Array<{ version: number; createdBy: string; rules: number }>>('/api/lifecycle/policy/versions')).body;
     expect(versions.map((v) => [v.version, v.createdBy, v.rules])).toEqual([[1, 'alice', 1], [2, 'bob', 2]]);
+    // Each version is in the audit trail too, with who saved it.
+    const audit = await archive.db.query(`SELECT actor, detail FROM audit_event WHERE type = 'LIFECYCLE_POLICY_SAVED' ORDER BY id`);
+    expect(audit.rows.map((r: { actor: string; detail: { version: number } }) => [r.actor, r.detail.version])).toEqual([['alice', 1], ['bob', 2]]);
     await expect(archive.db.query(`UPDATE lifecycle_policy SET created_by = 'mallory'`)).rejects.toThrow(/never changed or deleted/);
     await expect(archive.db.query(`DELETE FROM lifecycle_policy`)).rejects.toThrow(/never changed or deleted/);
 

@@ -21,7 +21,8 @@ import type { PolicyVersion } from './policy.repository.js';
 /**
  * `GET/PUT /api/lifecycle/policy` (every PUT is a new version; `?version=N` reads an earlier one),
  * `GET /api/lifecycle/policy/versions`, `POST /api/lifecycle/evaluate[?dryRun=true]`.
- * Who saved a version comes from the `X-VNA-User` header (default "api").
+ * Who saved a version comes from the `X-User` header, as for every admin change (`X-VNA-User` is
+ * accepted too; default "api"); each version is also an audit event (LIFECYCLE_POLICY_SAVED).
  */
 @Controller('api/lifecycle')
 @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
@@ -42,9 +43,13 @@ export class LifecycleController {
   }
 
   @Put('policy')
-  async save(@Body() dto: LifecyclePolicyDto, @Headers('x-vna-user') user?: string): Promise<PolicyVersion> {
+  async save(
+    @Body() dto: LifecyclePolicyDto,
+    @Headers('x-user') user?: string,
+    @Headers('x-vna-user') legacyUser?: string,
+  ): Promise<PolicyVersion> {
     try {
-      return await this.lifecycle.save(dto, (user ?? '').trim().slice(0, 64) || 'api');
+      return await this.lifecycle.save(dto, (user ?? legacyUser ?? '').trim().slice(0, 64) || 'api');
     } catch (e) {
       if (e instanceof TieringError) throw new BadRequestException(e.message);
       throw e;

@@ -50,9 +50,15 @@ export class PolicyRepository {
   async save(rules: LifecycleRule[], settleMinutes: number, createdBy: string): Promise<PolicyVersion> {
     for (let attempt = 0; ; attempt++) {
       try {
+        // The version and its audit event (the append-only trail of /api/audit) in one statement.
         const rows: Array<Record<string, unknown>> = await this.db.query(
-          `INSERT INTO lifecycle_policy (version, rules, settle_minutes, created_by)
-           SELECT coalesce(max(version), 0) + 1, $1::jsonb, $2, $3 FROM lifecycle_policy RETURNING *`,
+          `WITH v AS (
+             INSERT INTO lifecycle_policy (version, rules, settle_minutes, created_by)
+             SELECT coalesce(max(version), 0) + 1, $1::jsonb, $2, $3 FROM lifecycle_policy RETURNING *),
+           a AS (
+             INSERT INTO audit_event (type, actor, detail)
+             SELECT 'LIFECYCLE_POLICY_SAVED', $3, jsonb_build_object('version', v.version, 'rules', v.rules, 'settleMinutes', v.settle_minutes) FROM v)
+           SELECT * FROM v`,
           [JSON.stringify(rules), settleMinutes, createdBy],
         );
         return toPolicy(rows[0]!);
