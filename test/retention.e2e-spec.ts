@@ -99,7 +99,8 @@ describe('retention: rules, expiry, holds, purges, audit', () => {
   beforeAll(async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vna-retention-'));
     await generateStudies(dir, ALL.map((k) => S[k]));
-    archive = await Archive.start({ env: { VNA_PURGE_MAX_PER_RUN: '3', VNA_RETENTION_INTERVAL_S: '2' } });
+    // Batches made by hand here (the sweeper's own auto-purge batches have a test of their own).
+    archive = await Archive.start({ env: { VNA_PURGE_MAX_PER_RUN: '3', VNA_RETENTION_INTERVAL_S: '2', VNA_AUTO_PURGE: 'false' } });
     const r = await run('storescu', ['-v', '+sd', '+r', ...archive.dcmArgs(), dir]);
     expect(storeResponses(r.stderr + r.stdout).ok, r.stderr).toBe(TOTAL);
     await archive.waitIndexed(TOTAL);
@@ -535,5 +536,40 @@ describe('retention: purges that survive kill -9 and reach every copy', () => {
     expect(await qidoStudyUids(a)).not.toContain(n.studyUid);
     expect((await api('GET', `/api/audit?type=STUDY_PURGED&study=${n.studyUid}`)).body.total).toBe(0);
     expect(a.logTail(400)).toMatch(/unknown storage id "offsite"/);
+  });
+});
+
+describe('retention: auto-purge rules need nobody', () => {
+  let b: Archive | undefined;
+  afterAll(async () => {
+    await b?.stop();
+  });
+
+  it('the sweeper puts the expired studies of an autoPurge rule in a batch and runs it, without a request or an approval', async () => {
+    b = await Archive.start({ env: { VNA_RETENTION_INTERVAL_S: '1' } });
+    archive = b;
+    const old = study('Q', { birth: '19600101', date: '20050101', modality: 'CT', instances: 2 });
+    const recent = study('R', { birth: '19600101', date: '20240101', modality: 'CT', instances: 1 });
+    const dir = mkdtempSync(path.join(tmpdir(), 'vna-retention-auto-'));
+    await generateStudies(dir, [old, recent]);
+    const r = await run('storescu', ['-v', '+sd', '+r', ...b.dcmArgs(), dir]);
+    expect(storeResponses(r.stderr + r.stdout).ok, r.stderr).toBe(3);
+    await b.waitIndexed(3);
+    const files = await objectFiles(b, old.studyUid);
+    expect(files).toHaveLength(2);
+
+    const rule = await api('POST', '/api/retention/rules', {
+      name: 'CT 10 years, auto', criteria: { modalities: ['CT'] }, periods: [{ anchor: 'STUDY_DATE', years: 10 }], action: 'delete', autoPurge: true,
+    });
+    expect(rule.status, rule.text).toBe(201);
+    // Nobody asks: the sweeper makes the batch and runs it.
+    await waitFor('auto-purged', async () => (await qidoStudyUids(b!)).length === 1, 60_000);
+    expect(await qidoStudyUids(b)).toEqual([recent.studyUid]);
+    for (const f of files) expect(existsSync(f), f).toBe(false);
+    const purged = await api('GET', `/api/audit?type=STUDY_PURGED&study=${old.studyUid}`);
+    expect(purged.body.total).toBe(1);
+    const created = await api('GET', '/api/audit?type=PURGE_CREATED');
+    expect(created.body.items.map((e: Json) => e.actor)).toEqual(['retention-auto-purge']);
+    expect((await fetch(`${b.http}/dicom-web/studies/${recent.studyUid}`, { headers: { Accept: ANY_DICOM } })).status).toBe(200);
   });
 });

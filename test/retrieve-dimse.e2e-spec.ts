@@ -348,6 +348,33 @@ describe('C-MOVE / C-GET SCP and the AE registry', () => {
     expect(g.status! & 0xf000).toBe(0xc000);
   });
 
+  it('stores and retrievals are in the audit trail: who, how, how many', async () => {
+    const w = await fetch(`${archive.http}/dicom-web/studies/${studyA.study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
+    expect(w.status).toBe(200);
+    await w.arrayBuffer();
+    type Ev = { type: string; actor: string; studyInstanceUid: string; detail: Record<string, unknown> };
+    const events = async (type: string): Promise<Ev[]> => {
+      const r = await fetch(`${archive.http}/api/audit?type=${type}&study=${studyA.study}&limit=1000`);
+      return ((await r.json()) as { items: Ev[] }).items;
+    };
+    // Retrievals are written in batches (every 2 s): wait for them.
+    let retrieved: Ev[] = [];
+    for (let i = 0; i < 100; i++) {
+      retrieved = await events('STUDY_RETRIEVED');
+      if (retrieved.some((e) => e.detail.via === 'WADO-RS')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const received = await events('STUDY_RECEIVED');
+    expect(received.map((e) => [e.actor, e.detail.via, e.detail.instances])).toEqual([['STORESCU', 'C-STORE', 5]]);
+    const byVia = (via: string) => retrieved.filter((e) => e.detail.via === via);
+    expect(byVia('C-MOVE').length).toBeGreaterThan(0);
+    expect(byVia('C-MOVE')[0]).toMatchObject({ actor: 'MOVESCU', detail: { destination: 'DEST1' } });
+    // The study-level C-GET of the previous test: all 5 instances of the study, by GETSCU.
+    expect(byVia('C-GET').some((e) => e.actor === 'GETSCU' && e.detail.instances === 5)).toBe(true);
+    expect(byVia('WADO-RS')[0]).toMatchObject({ detail: { path: `/dicom-web/studies/${studyA.study}`, status: 200 } });
+    expect(byVia('WADO-RS')[0]!.actor).toMatch(/^HTTP:/);
+  });
+
   it('missing and corrupt objects: C-MOVE and C-GET count a failure each, deliver the rest, mark the locations', async () => {
     const files = await generateStudies(path.join(work, 'damaged'), [
       { patientId: 'PAT-D', patientName: 'Damaged^Dora', studyUid: uid(), studyDate: '20240303', series: [{ seriesUid: uid(), modality: 'CT', instances: 5 }] },

@@ -7,3 +7,4 @@ export * from './catalog.module.js';
 export * from './data-source.js';
 export * from './location.repository.js';
 export * from './ae.repository.js';
+export * from './audit-event.repository.js';

@@ -132,6 +132,14 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
   VNA_PURGE_MAX_PER_RUN?: number;
 
+  /**
+   * Retention: the sweeper itself creates (and runs, without approval) the batches of expired
+   * studies whose rule is a `delete` rule marked `autoPurge`. `false`: such batches wait for
+   * `POST /api/retention/purges` (then still without approval).
+   */
+  @IsOptional() @Transform(toBool) @IsBoolean()
+  VNA_AUTO_PURGE?: boolean;
+
   /** Retention: seconds between sweeps that recompute stale expiries and resume unfinished purges. */
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(86_400)
   VNA_RETENTION_INTERVAL_S?: number;
@@ -245,7 +253,7 @@ export interface VnaConfig {
   /** VNA_REQUIRE_KNOWN_AES: only registered AEs may associate, each limited to its permissions. */
   requireKnownAes: boolean;
   /** Retention settings (VNA_PURGE_MAX_PER_RUN, VNA_RETENTION_INTERVAL_S, VNA_PURGE_TEST_PAUSE_MS). */
-  retention: { purgeMaxPerRun: number; intervalMs: number; purgeTestPauseMs: number };
+  retention: { purgeMaxPerRun: number; intervalMs: number; purgeTestPauseMs: number; autoPurge: boolean };
   /** VNA_TIERS: every storage tier; the one with id `hot` is where ingest writes. */
   tiers: TierConfig[];
   /** VNA_TIERING_CONCURRENCY: study moves at once per tiering process. */
@@ -342,6 +350,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
       purgeMaxPerRun: vars.VNA_PURGE_MAX_PER_RUN ?? 100,
       intervalMs: (vars.VNA_RETENTION_INTERVAL_S ?? 300) * 1000,
       purgeTestPauseMs: vars.VNA_PURGE_TEST_PAUSE_MS ?? 0,
+      autoPurge: vars.VNA_AUTO_PURGE ?? true,
     },
     tiers,
     tieringConcurrency: vars.VNA_TIERING_CONCURRENCY ?? 2,

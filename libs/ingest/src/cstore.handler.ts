@@ -10,8 +10,8 @@ import { failureReasonFor } from './status-map.js';
 export class CStoreHandler {
   private readonly logger = new Logger(CStoreHandler.name);
 
-  /** Studies stored on each open association, indexed at once when it ends. */
-  private readonly studiesByAssociation = new Map<string, Set<string>>();
+  /** Instances stored per study on each open association: indexed at once and audited when it ends. */
+  private readonly studiesByAssociation = new Map<string, Map<string, number>>();
 
   constructor(private readonly ingest: IngestService) {}
 
@@ -26,8 +26,9 @@ export class CStoreHandler {
         sourceAe: req.association.callingAeTitle,
       });
       const id = req.association.id;
-      const studies = this.studiesByAssociation.get(id) ?? new Set<string>();
-      this.studiesByAssociation.set(id, studies.add(result.studyInstanceUid));
+      const studies = this.studiesByAssociation.get(id) ?? new Map<string, number>();
+      studies.set(result.studyInstanceUid, (studies.get(result.studyInstanceUid) ?? 0) + 1);
+      this.studiesByAssociation.set(id, studies);
       return { status: DimseStatusCode.Success };
     } catch (e) {
       if (e instanceof IngestError) {
@@ -43,6 +44,6 @@ export class CStoreHandler {
     const studies = this.studiesByAssociation.get(info.id);
     if (!studies) return;
     this.studiesByAssociation.delete(info.id);
-    void this.ingest.senderDone(studies);
+    void this.ingest.senderDone(studies, { actor: info.callingAeTitle, via: 'C-STORE' });
   }
 }

@@ -1,4 +1,4 @@
-import { InstanceRepository, type RecordOutcome } from '#vna/catalog';
+import { AuditEventRepository, InstanceRepository, type RecordOutcome } from '#vna/catalog';
 import {
   DicomParseError,
   DicomStructureCheck,
@@ -63,6 +63,7 @@ export class IngestService {
     @Inject(HOT_STORAGE) private readonly hot: StorageBackend,
     private readonly instances: InstanceRepository,
     private readonly jobs: JobQueueService,
+    private readonly audit: AuditEventRepository,
   ) {}
 
   async store(input: IngestInput): Promise<IngestResult> {
@@ -190,12 +191,19 @@ export class IngestService {
 
   /**
    * The sender of these studies is done (association ended, STOW answered): index what it sent
-   * now rather than after the batching delay. Never throws; the reconciler covers a failure.
+   * now rather than after the batching delay, and write what it stored into the audit trail
+   * (`STUDY_RECEIVED` per study: who, how, how many instances). Never throws: indexing is
+   * covered by the reconciler, and a lost audit entry is logged.
    */
-  async senderDone(studyUids: Iterable<string>): Promise<void> {
-    const jobs = [...new Set(studyUids)].map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } }) as const);
-    if (jobs.length === 0) return;
-    await this.jobs.runNow(jobs).catch((e) => this.logger.warn(`could not start indexing of ${jobs.length} study(ies) at once: ${e}`));
+  async senderDone(received: Map<string, number>, who: { actor: string; via: 'C-STORE' | 'STOW-RS' }): Promise<void> {
+    if (received.size === 0) return;
+    const jobs = [...received.keys()].map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } }) as const);
+    await Promise.all([
+      this.jobs.runNow(jobs).catch((e) => this.logger.warn(`could not start indexing of ${jobs.length} study(ies) at once: ${e}`)),
+      this.audit
+        .append([...received].map(([studyIuid, instances]) => ({ type: 'STUDY_RECEIVED', actor: who.actor, studyIuid, detail: { via: who.via, instances } })))
+        .catch((e) => this.logger.warn(`audit of ${received.size} received study(ies) from ${who.actor} not written: ${e}`)),
+    ]);
   }
 
   /**

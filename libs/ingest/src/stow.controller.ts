@@ -161,7 +161,9 @@ export class StowController {
     }
     const status = failed.length === 0 ? HttpStatus.OK : stored.length === 0 ? HttpStatus.CONFLICT : HttpStatus.ACCEPTED;
     res.status(status).type('application/dicom+json').send(JSON.stringify(body));
-    void this.ingest.senderDone(stored.map((s) => s.studyInstanceUid));
+    const perStudy = new Map<string, number>();
+    for (const s of stored) perStudy.set(s.studyInstanceUid, (perStudy.get(s.studyInstanceUid) ?? 0) + 1);
+    void this.ingest.senderDone(perStudy, { actor: source, via: 'STOW-RS' });
   }
 
   private async storePart(

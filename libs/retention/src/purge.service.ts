@@ -29,6 +29,9 @@ const FINISH_ATTEMPTS = 5;
  *   instance PENDING --(every copy on every storage its location rows name deleted, absence checked)--> OBJECTS_DELETED
  *   study --(one transaction: location, instance, empty series/study/patient rows deleted; audited)--> DELETED
  */
+/** Who creates the batches of auto-purge rules (the retention sweeper). */
+export const AUTO_PURGE_CREATOR = 'retention-auto-purge';
+
 @Injectable()
 export class PurgeService {
   private readonly logger = new Logger('RetentionPurge');
@@ -83,6 +86,25 @@ export class PurgeService {
     this.logger.log(`purge ${id}: ${chosen.length} study(ies) by ${actor}${requiresApproval ? ', awaiting approval' : ', auto-approved'}`);
     if (!requiresApproval) await this.enqueue(id);
     return this.report(id);
+  }
+
+  /**
+   * The sweeper's part of auto-purge: a batch of the expired studies whose winning rule is a
+   * `delete` rule explicitly marked `autoPurge` (at most VNA_PURGE_MAX_PER_RUN), run without
+   * approval. Returns the batch id, or undefined when there is nothing to purge.
+   */
+  async createAutoPurge(): Promise<string | undefined> {
+    await this.expiry.handleEvaluate();
+    const today = todayUtc();
+    const auto: string[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = await this.studies.expired(today, 1000, offset);
+      for (const s of page.items) if (s.rule.autoPurge && s.rule.action === RuleAction.Delete) auto.push(s.studyInstanceUid);
+      if (page.items.length < 1000) break;
+    }
+    if (!auto.length) return undefined;
+    const report = await this.create(AUTO_PURGE_CREATOR, auto.slice(0, this.config.retention.purgeMaxPerRun));
+    return report.id;
   }
 
   async approve(id: string, actor: string) {

@@ -6,7 +6,8 @@ import { PurgeService } from './purge.service.js';
 /**
  * The database is the source of truth: at start-up and every VNA_RETENTION_INTERVAL_S, ask for an
  * expiry sweep (stale expiries: rules, new instances, last access) and re-enqueue every approved,
- * unfinished purge — so a lost queue or a process killed mid-purge always resumes.
+ * unfinished purge — so a lost queue or a process killed mid-purge always resumes — and create
+ * the batch of the expired studies of auto-purge rules (run without approval).
  */
 @Injectable()
 export class RetentionSweeperService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -34,6 +35,9 @@ export class RetentionSweeperService implements OnApplicationBootstrap, OnModule
       await this.expiry.requestEvaluation();
       const n = await this.purges.resumeUnfinished();
       if (n && startup) this.logger.log(`${n} unfinished purge(s) re-enqueued`);
+      // Rules explicitly marked autoPurge need nobody to create or approve their batches.
+      const auto = this.config.retention.autoPurge ? await this.purges.createAutoPurge() : undefined;
+      if (auto) this.logger.log(`auto-purge batch ${auto} created`);
     } catch (e) {
       this.logger.warn(`retention sweep failed: ${(e as Error).message}`);
     }

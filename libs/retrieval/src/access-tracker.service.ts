@@ -1,22 +1,40 @@
-import { LocationRepository } from '#vna/catalog';
+import { type AuditEntry, AuditEventRepository, LocationRepository } from '#vna/catalog';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 
 const FLUSH_MS = 2000;
+const MAX_PENDING_EVENTS = 10_000;
 
 /**
- * Records study access times for lifecycle rules, batched: retrievals only add a UID to a set;
- * one UPDATE per interval writes them. Never on a retrieval's path.
+ * Records study access times for lifecycle rules, and retrievals in the audit trail, batched:
+ * retrievals only add to a set and a list; one UPDATE and one INSERT per interval write them.
+ * Never on a retrieval's path.
  */
 @Injectable()
 export class AccessTrackerService implements OnApplicationShutdown {
   private readonly logger = new Logger(AccessTrackerService.name);
   private pending = new Set<string>();
+  private events: AuditEntry[] = [];
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly locations: LocationRepository) {}
+  constructor(
+    private readonly locations: LocationRepository,
+    private readonly audit: AuditEventRepository,
+  ) {}
 
   touch(studyUid: string): void {
     this.pending.add(studyUid);
+    this.arm();
+  }
+
+  /** A retrieval for the audit trail (`STUDY_RETRIEVED`: who, how, what). */
+  retrieved(entry: { actor: string; studyIuid: string; detail: Record<string, unknown> }): void {
+    // Bounded: a database that does not answer for long loses the oldest entries, never memory.
+    if (this.events.length >= MAX_PENDING_EVENTS) this.events.shift();
+    this.events.push({ type: 'STUDY_RETRIEVED', ...entry });
+    this.arm();
+  }
+
+  private arm(): void {
     if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), FLUSH_MS);
       this.timer.unref();
@@ -25,13 +43,24 @@ export class AccessTrackerService implements OnApplicationShutdown {
 
   async flush(): Promise<void> {
     this.timer = undefined;
-    if (!this.pending.size) return;
     const batch = [...this.pending];
     this.pending = new Set();
-    await this.locations.touchStudies(batch).catch((e) => {
-      this.logger.warn(`access times not recorded (will retry): ${(e as Error).message}`);
-      batch.forEach((u) => this.pending.add(u));
-    });
+    const events = this.events;
+    this.events = [];
+    if (batch.length) {
+      await this.locations.touchStudies(batch).catch((e) => {
+        this.logger.warn(`access times not recorded (will retry): ${(e as Error).message}`);
+        batch.forEach((u) => this.pending.add(u));
+        this.arm();
+      });
+    }
+    if (events.length) {
+      await this.audit.append(events).catch((e) => {
+        this.logger.warn(`${events.length} retrieval audit event(s) not recorded (will retry): ${(e as Error).message}`);
+        this.events.unshift(...events.slice(-MAX_PENDING_EVENTS));
+        this.arm();
+      });
+    }
   }
 
   async onApplicationShutdown() {

@@ -16,7 +16,7 @@ export class CGetHandler {
   async onGet(req: RetrieveRequest, _signal: AbortSignal): Promise<RetrievePlan> {
     const from = req.association.callingAeTitle;
     try {
-      const items = await this.retrieve.plan(req.identifier, req.affectedSopClassUid);
+      const items = await this.retrieve.plan(req.identifier, req.affectedSopClassUid, 'verify-first', { actor: req.association.callingAeTitle, via: 'C-GET' });
       this.logger.log(`C-GET from ${from}: ${items.length} instance(s)`);
       return { items };
     } catch (e) {

@@ -14,7 +14,7 @@ export class CMoveHandler {
     const from = req.association.callingAeTitle;
     try {
       const destination = await this.retrieve.resolveDestination(req.moveDestination ?? '');
-      const items = await this.retrieve.plan(req.identifier, req.affectedSopClassUid, 'stream');
+      const items = await this.retrieve.plan(req.identifier, req.affectedSopClassUid, 'stream', { actor: from, via: 'C-MOVE', destination: destination.aeTitle });
       this.logger.log(`C-MOVE from ${from} to ${destination.aeTitle}@${destination.host}:${destination.port}: ${items.length} instance(s)`);
       return { destination, items };
     } catch (e) {

@@ -88,7 +88,12 @@ export class DimseRetrieveService {
    * readable copy, and requested SOP Instance UIDs that match nothing, become items whose open()
    * fails: they count as failed sub-operations and appear in the Failed SOP Instance UID List.
    */
-  async plan(identifier: DicomDict, sopClassUid: string, largeObjects: LargeObjects = 'verify-first'): Promise<RetrieveItem[]> {
+  async plan(
+    identifier: DicomDict,
+    sopClassUid: string,
+    largeObjects: LargeObjects = 'verify-first',
+    who?: { actor: string; via: 'C-MOVE' | 'C-GET'; destination?: string },
+  ): Promise<RetrieveItem[]> {
     const model = retrieveModelOf(sopClassUid);
     if (!model) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, `${sopClassUid} is not a retrieve SOP class`);
     let query;
@@ -110,7 +115,12 @@ export class DimseRetrieveService {
     }
     if (!found.length) throw new RetrieveError(RetrieveErrorCode.NoMatch, `no stored instance matches the ${query.level} level identifier`);
 
-    for (const studyUid of new Set(found.map((i) => i.studyIuid))) this.access.touch(studyUid);
+    const perStudy = new Map<string, number>();
+    for (const i of found) perStudy.set(i.studyIuid, (perStudy.get(i.studyIuid) ?? 0) + 1);
+    for (const [studyUid, instances] of perStudy) {
+      this.access.touch(studyUid);
+      if (who) this.access.retrieved({ actor: who.actor, studyIuid: studyUid, detail: { via: who.via, instances, ...(who.destination ? { destination: who.destination } : {}) } });
+    }
     // Sub-operations run one after another; while one object is on the wire, the next small ones
     // are already being read and verified (at most LOOKAHEAD held ahead).
     const small = (k: number) => (found[k]!.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES;

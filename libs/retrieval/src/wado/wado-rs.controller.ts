@@ -1,5 +1,6 @@
 import { isValidUid } from '#vna/dicom';
-import { Controller, Get, HttpException, HttpStatus, Param, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpException, HttpStatus, Param, Req, Res, UseInterceptors } from '@nestjs/common';
+import { RetrievalAuditInterceptor } from './retrieval-audit.interceptor.js';
 import type { Request, Response } from 'express';
 import { parseAccept } from './accept.js';
 import { send, toHttp } from './http.js';
@@ -22,6 +23,7 @@ function frameList(value: string): number[] {
 
 /** WADO-RS (PS3.18 10.4): instances, metadata, frames and bulk data, as stored. */
 @Controller('dicom-web')
+@UseInterceptors(RetrievalAuditInterceptor)
 export class WadoRsController {
   constructor(private readonly wado: WadoService) {}
 

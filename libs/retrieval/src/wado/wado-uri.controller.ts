@@ -1,5 +1,6 @@
 import { isValidUid } from '#vna/dicom';
-import { Controller, Get, HttpException, HttpStatus, Query, Res } from '@nestjs/common';
+import { Controller, Get, HttpException, HttpStatus, Query, Res, UseInterceptors } from '@nestjs/common';
+import { RetrievalAuditInterceptor } from './retrieval-audit.interceptor.js';
 import type { Response } from 'express';
 import { send, toHttp } from './http.js';
 import { type ResponsePlan, WadoService } from './wado.service.js';
@@ -10,6 +11,7 @@ const RENDERING = ['rows', 'columns', 'region', 'windowCenter', 'windowWidth', '
 
 /** WADO-URI (PS3.18 9): one object as stored (application/dicom); no rendering. */
 @Controller()
+@UseInterceptors(RetrievalAuditInterceptor)
 export class WadoUriController {
   constructor(private readonly wado: WadoService) {}
 
