@@ -79,6 +79,15 @@ async function objectFiles(a: Archive, studyUid: string): Promise<string[]> {
   return r.rows.map((x: { object_key: string }) => path.join(a.dataDir, 'storage/hot', x.object_key));
 }
 
+/** The files of a study's locations on any filesystem tier (default tiers: storage/<tier id>). */
+async function tierFiles(a: Archive, studyUid: string): Promise<string[]> {
+  const r = await a.db.query(
+    `SELECT l.storage_id, l.object_key FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1`,
+    [studyUid],
+  );
+  return r.rows.map((x: { storage_id: string; object_key: string }) => path.join(a.dataDir, 'storage', x.storage_id, x.object_key));
+}
+
 async function waitFor<T>(what: string, f: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
   const t0 = Date.now();
   for (;;) {
@@ -545,7 +554,7 @@ describe('retention: auto-purge rules need nobody', () => {
     await b?.stop();
   });
 
-  it('the sweeper puts the expired studies of an autoPurge rule in a batch and runs it, without a request or an approval', async () => {
+  it('the sweeper puts the expired studies of an autoPurge rule in a batch and runs it, without a request or an approval; copies on every tier go', async () => {
     b = await Archive.start({ env: { VNA_RETENTION_INTERVAL_S: '1' } });
     archive = b;
     const old = study('Q', { birth: '19600101', date: '20050101', modality: 'CT', instances: 2 });
@@ -555,8 +564,13 @@ describe('retention: auto-purge rules need nobody', () => {
     const r = await run('storescu', ['-v', '+sd', '+r', ...b.dcmArgs(), dir]);
     expect(storeResponses(r.stderr + r.stdout).ok, r.stderr).toBe(3);
     await b.waitIndexed(3);
-    const files = await objectFiles(b, old.studyUid);
+    // The old study lives on the warm tier by now (a tier move), the recent one on hot.
+    const move = await api('POST', `/api/studies/${old.studyUid}/move`, { targetTier: 'warm' });
+    expect(move.status, move.text).toBe(202);
+    await waitFor('moved to warm', async () => (await api('GET', `/api/storage/moves/${move.body.moveId}`)).body.state === 'COMPLETED');
+    const files = await tierFiles(b, old.studyUid);
     expect(files).toHaveLength(2);
+    expect(files.every((f) => f.includes(`${path.sep}storage${path.sep}warm${path.sep}`) && existsSync(f))).toBe(true);
 
     const rule = await api('POST', '/api/retention/rules', {
       name: 'CT 10 years, auto', criteria: { modalities: ['CT'] }, periods: [{ anchor: 'STUDY_DATE', years: 10 }], action: 'delete', autoPurge: true,
