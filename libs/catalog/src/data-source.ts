@@ -2,9 +2,10 @@ import type { DataSourceOptions } from 'typeorm';
 import { CATALOG_ENTITIES } from './entities/index.js';
 import { InitialSchema1732370000000 } from './migrations/1732370000000-InitialSchema.js';
 import { ApplicationEntities1795449133777 } from './migrations/1795449133777-ApplicationEntities.js';
+import { MigrationJobs1796300000000 } from './migrations/1796300000000-MigrationJobs.js';
 
 /** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
-export const CATALOG_MIGRATIONS = [InitialSchema1732370000000, ApplicationEntities1795449133777];
+export const CATALOG_MIGRATIONS = [InitialSchema1732370000000, ApplicationEntities1795449133777, MigrationJobs1796300000000];
 
 export function catalogDataSourceOptions(url: string): DataSourceOptions {
   return {

@@ -1,4 +1,4 @@
-import { JobName, type JobItem, QueueName } from '#vna/jobs';
+import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
@@ -27,7 +27,7 @@ export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap
   async process(job: Job<JobItem['data'], unknown, JobItem['name']>): Promise<unknown> {
     switch (job.name) {
       case JobName.IndexStudy:
-        return this.indexer.handleIndexStudy(job.data);
+        return this.indexer.handleIndexStudy(job.data as JobData<JobName.IndexStudy>);
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Index}`);
     }
@@ -36,7 +36,7 @@ export class IndexProcessor extends WorkerHost implements OnApplicationBootstrap
   @OnWorkerEvent('completed')
   onCompleted(job: Job<JobItem['data'], unknown, JobItem['name']>) {
     if (job.name === JobName.IndexStudy) {
-      this.indexer.afterIndexStudy(job.data.studyIuid).catch((e) => this.logger.warn(`post-index check failed: ${e}`));
+      this.indexer.afterIndexStudy((job.data as JobData<JobName.IndexStudy>).studyIuid).catch((e) => this.logger.warn(`post-index check failed: ${e}`));
     }
   }
 }

@@ -9,7 +9,7 @@ const RUN_NOW_POLL_MS = 20;
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
 export class JobQueueService {
-  private readonly queues: Record<QueueName, Queue>;
+  private readonly queues: Partial<Record<QueueName, Queue>>;
   private readonly delays: JobDelays;
   /**
    * Delayed dedup jobs this process added, by job id, with the time they become due. A job added
@@ -19,8 +19,12 @@ export class JobQueueService {
    */
   private readonly dueAt = new Map<string, number>();
 
-  constructor(@InjectQueue(QueueName.Index) index: Queue, @Optional() @Inject(JOB_DELAYS) delays?: JobDelays) {
-    this.queues = { [QueueName.Index]: index };
+  constructor(
+    @InjectQueue(QueueName.Index) index: Queue,
+    @Optional() @Inject(JOB_DELAYS) delays?: JobDelays,
+    @Optional() @InjectQueue(QueueName.Migration) migration?: Queue,
+  ) {
+    this.queues = { [QueueName.Index]: index, ...(migration ? { [QueueName.Migration]: migration } : {}) };
     this.delays = delays ?? DEFAULT_JOB_DELAYS;
   }
 
@@ -63,8 +67,14 @@ export class JobQueueService {
     }
   }
 
+  private queueFor(q: QueueName): Queue {
+    const queue = this.queues[q];
+    if (!queue) throw new Error(`queue ${q} is not registered in this process`);
+    return queue;
+  }
+
   private async add(q: QueueName, items: JobItem[]): Promise<void> {
-    await this.queues[q].addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job) })));
+    await this.queueFor(q).addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job) })));
   }
 
   private options(job: JobItem) {
@@ -90,7 +100,7 @@ export class JobQueueService {
   private async runOneNow(job: JobItem): Promise<void> {
     const id = jobIdFor(job);
     this.dueAt.delete(id);
-    const q = this.queues[QUEUE_FOR_JOB[job.name]];
+    const q = this.queueFor(QUEUE_FOR_JOB[job.name]);
     for (let attempt = 0; attempt < RUN_NOW_ATTEMPTS; attempt++) {
       const existing = await q.getJob(id);
       if (!existing) {
@@ -112,7 +122,7 @@ export class JobQueueService {
 
   /** Jobs waiting or running in a queue (for tests and health). */
   async pending(q: QueueName): Promise<number> {
-    const c = await this.queues[q].getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    const c = await this.queueFor(q).getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
 }

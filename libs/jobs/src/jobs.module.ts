@@ -4,7 +4,7 @@ import { JobQueueService } from './job-queue.service.js';
 import { QueueName } from './names.js';
 
 @Module({
-  imports: [BullModule.registerQueue({ name: QueueName.Index })],
+  imports: [BullModule.registerQueue({ name: QueueName.Index }, { name: QueueName.Migration })],
   providers: [JobQueueService],
   exports: [JobQueueService, BullModule],
 })

@@ -4,21 +4,31 @@
  */
 export enum QueueName {
   Index = 'vna-index',
+  Migration = 'vna-migration',
 }
 
 export enum JobName {
   /** Index every RECEIVED instance of one study, in batches. */
   IndexStudy = 'index-study',
+  /** Enumerate a migration job's studies at its source into the ledger (C-FIND). */
+  MigrationEnumerate = 'migration-enumerate',
+  /** Retrieve and verify one ledger row (one source study) of a migration job. */
+  MigrationStudy = 'migration-study',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
-export type JobItem = {
-  name: JobName.IndexStudy;
-  data: { studyIuid: string };
-};
+export type JobItem =
+  | { name: JobName.IndexStudy; data: { studyIuid: string } }
+  | { name: JobName.MigrationEnumerate; data: { migrationId: string } }
+  | { name: JobName.MigrationStudy; data: { ledgerId: string } };
+
+/** The payload of one job name. */
+export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
 
 export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.IndexStudy]: QueueName.Index,
+  [JobName.MigrationEnumerate]: QueueName.Migration,
+  [JobName.MigrationStudy]: QueueName.Migration,
 };
 
 /**
@@ -29,6 +39,10 @@ export function jobIdFor(job: JobItem): string {
   switch (job.name) {
     case JobName.IndexStudy:
       return `index-study-${job.data.studyIuid}`;
+    case JobName.MigrationEnumerate:
+      return `migration-enumerate-${job.data.migrationId}`;
+    case JobName.MigrationStudy:
+      return `migration-study-${job.data.ledgerId}`;
   }
 }
 
@@ -51,5 +65,8 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
   switch (job.name) {
     case JobName.IndexStudy:
       return delays.indexStudyMs;
+    case JobName.MigrationEnumerate:
+    case JobName.MigrationStudy:
+      return 0;
   }
 }

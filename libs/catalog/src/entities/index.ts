@@ -8,8 +8,10 @@ import {
   type Relation,
 } from 'typeorm';
 import { ApplicationEntityEntity } from './application-entity.js';
+import { MigrationInstanceEntity, MigrationJobEntity, MigrationStudyEntity } from './migration.js';
 
 export * from './application-entity.js';
+export * from './migration.js';
 
 /** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
 @Entity({ name: 'patient' })
@@ -139,4 +141,7 @@ export const CATALOG_ENTITIES = [
   LocationEntity,
   AuditEventEntity,
   ApplicationEntityEntity,
+  MigrationJobEntity,
+  MigrationStudyEntity,
+  MigrationInstanceEntity,
 ];

@@ -1,0 +1,244 @@
+import { MigrationState, MigrationStudyState } from '#vna/catalog';
+import { type VnaConfig, VNA_CONFIG } from '#vna/config';
+import { type DimseLogger, DimseStatusCode, type StoreHandler } from '#vna/dimse';
+import { failureReasonFor, IngestError, IngestService } from '#vna/ingest';
+import { JobName, JobQueueService } from '#vna/jobs';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DimseSource, type SourceInstance } from './dimse-source.js';
+import { type LedgerEntry, type MigrationJob, MigrationRepository, TERMINAL_STUDY_STATES } from './migration.repository.js';
+import { planStudies, studyQueries } from './scope.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** Attempts per ledger row (and per enumeration) before it is marked failed. */
+export const MAX_ATTEMPTS = 5;
+/** How often a running study re-reads its job's throttle (PATCH takes effect within this). */
+const THROTTLE_REFRESH_MS = 1000;
+
+/** Counts associations per job in this process, so a job never holds more than its limit. */
+class Slots {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  async acquire(limit: () => number): Promise<() => void> {
+    while (this.active >= limit()) await new Promise<void>((r) => this.waiters.push(r));
+    this.active++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.active--;
+      this.waiters.splice(0).forEach((w) => w());
+    };
+  }
+}
+
+/** A job's instances-per-second limit in this process (re-read from the database every second). */
+class Throttle {
+  private bucket: TokenBucket | null = null;
+  private readAt = -Infinity;
+
+  constructor(private readonly read: () => Promise<number | null>) {}
+
+  async take(): Promise<void> {
+    if (performance.now() - this.readAt > THROTTLE_REFRESH_MS) {
+      this.readAt = performance.now();
+      const rate = await this.read();
+      if (rate === null) this.bucket = null;
+      else if (!this.bucket) this.bucket = new TokenBucket(rate, 1);
+      else if (this.bucket.currentRate !== rate) this.bucket.setRate(rate);
+    }
+    await this.bucket?.take();
+  }
+
+  get limited(): boolean {
+    return this.bucket !== null;
+  }
+}
+
+class RetryableError extends Error {}
+
+/**
+ * Runs migration jobs: enumerates a job's studies at the source into the ledger, then migrates
+ * each ledger row (retrieve → verify → done/failed). Every object enters through IngestService,
+ * like any other store. All state is in the database; queue jobs only say which row to look at.
+ */
+@Injectable()
+export class MigrationRunnerService {
+  private readonly logger = new Logger('Migration');
+  private readonly dimseLog: DimseLogger;
+  private readonly slots = new Map<string, Slots>();
+  private readonly throttles = new Map<string, Throttle>();
+  private readonly limits = new Map<string, number>();
+
+  constructor(
+    private readonly repo: MigrationRepository,
+    private readonly jobs: JobQueueService,
+    private readonly ingest: IngestService,
+    @Inject(VNA_CONFIG) private readonly config: VnaConfig,
+  ) {
+    this.dimseLog = {
+      log: (m) => this.logger.debug(m),
+      warn: (m) => this.logger.warn(m),
+      error: (m) => this.logger.error(m),
+      debug: (m) => this.logger.verbose(m),
+    };
+  }
+
+  private source(job: MigrationJob): DimseSource {
+    return new DimseSource(job.source, this.config.aeTitle, this.dimseLog);
+  }
+
+  /** Enqueue every open row of a RUNNING job, in migration order (dedup ids make it harmless). */
+  async enqueueOpenRows(migrationId: string): Promise<number> {
+    const ids = await this.repo.openRows(migrationId);
+    await this.jobs.queueAll(ids.map((ledgerId) => ({ name: JobName.MigrationStudy, data: { ledgerId } }) as const), { coalesce: false });
+    return ids.length;
+  }
+
+  async handleEnumerate({ migrationId }: { migrationId: string }): Promise<void> {
+    const job = await this.repo.get(migrationId);
+    if (!job || job.state !== MigrationState.Scheduled) return;
+    let studies;
+    try {
+      studies = planStudies(await this.source(job).findStudies(studyQueries(job.scope)), job.scope, job.order);
+    } catch (e) {
+      const attempts = job.attempts + 1;
+      const final = attempts >= MAX_ATTEMPTS;
+      const message = `enumeration at ${job.source.aeTitle}@${job.source.host}:${job.source.port} failed: ${(e as Error).message}`;
+      await this.repo.enumerationFailed(migrationId, message, attempts, final);
+      this.logger.warn(`migration ${migrationId}: ${message}${final ? ' (giving up)' : ' (will retry)'}`);
+      if (final) return;
+      throw e;
+    }
+    const updated = await this.repo.recordEnumeration(migrationId, studies);
+    this.logger.log(`migration ${migrationId} "${job.name}": ${studies.length} studies in scope at ${job.source.aeTitle}`);
+    if (updated?.state === MigrationState.Running) {
+      await this.enqueueOpenRows(migrationId);
+      await this.repo.completeIfDone(migrationId);
+    }
+  }
+
+  async handleStudy({ ledgerId }: { ledgerId: string }): Promise<void> {
+    const row = await this.repo.ledgerRow(ledgerId);
+    if (!row || (TERMINAL_STUDY_STATES as string[]).includes(row.state)) return;
+    const job = await this.repo.get(row.migrationId);
+    // Paused or canceled: the row stays as it is; resuming re-enqueues it.
+    if (!job || job.state !== MigrationState.Running) return;
+    this.limits.set(job.id, job.throttle.maxAssociations);
+    const slots = this.slots.get(job.id) ?? new Slots();
+    this.slots.set(job.id, slots);
+    const release = await slots.acquire(() => this.limits.get(job.id) ?? 1);
+    try {
+      const current = await this.repo.get(job.id);
+      if (!current || current.state !== MigrationState.Running) return;
+      await this.migrateStudy(current, row);
+    } finally {
+      release();
+    }
+    await this.repo.completeIfDone(job.id);
+  }
+
+  private throttleOf(jobId: string): Throttle {
+    let t = this.throttles.get(jobId);
+    if (!t) {
+      t = new Throttle(() => this.repo.rateOf(jobId));
+      this.throttles.set(jobId, t);
+    }
+    return t;
+  }
+
+  private async migrateStudy(job: MigrationJob, row: LedgerEntry): Promise<void> {
+    const attempt = await this.repo.beginAttempt(row.id);
+    const source = this.source(job);
+    let instances: SourceInstance[] | undefined;
+    try {
+      instances = await source.listInstances(row.studyIuid);
+      if (instances.length === 0) {
+        await this.repo.fail(row.id, 'the source lists no instances for this study', 0, 0);
+        return;
+      }
+      const sops = instances.map((i) => i.sopIuid);
+      await this.repo.baseline(row.id, row.studyIuid, sops);
+      let missing = await this.repo.missingInArchive(row.studyIuid, sops);
+      if (missing.length) {
+        await this.retrieve(job, source, row.studyIuid, instances, missing);
+        await this.repo.setState(row.id, MigrationStudyState.Verifying);
+        missing = await this.repo.missingInArchive(row.studyIuid, sops);
+        if (missing.length) {
+          this.logger.warn(`migration ${job.id} study ${row.studyIuid}: ${missing.length} of ${sops.length} instances missing after retrieval, fetching again`);
+          await this.repo.setState(row.id, MigrationStudyState.Retrieving);
+          await this.retrieve(job, source, row.studyIuid, instances, missing);
+          await this.repo.setState(row.id, MigrationStudyState.Verifying);
+          missing = await this.repo.missingInArchive(row.studyIuid, sops);
+        }
+      }
+      if (missing.length) {
+        const reason = `${missing.length} of ${sops.length} instances of the source are not in the archive after a re-fetch: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`;
+        await this.repo.fail(row.id, reason, sops.length, missing.length);
+        this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed: ${reason}`);
+        return;
+      }
+      const done = await this.repo.finish(row.id, row.studyIuid, sops);
+      this.logger.log(`migration ${job.id} study ${row.studyIuid}: ${done?.state} (${done?.migratedInstances} migrated, ${done?.skippedInstances} already here)`);
+    } catch (e) {
+      const message = (e as Error).message || String(e);
+      if (attempt >= MAX_ATTEMPTS) {
+        await this.repo.fail(row.id, `gave up after ${attempt} attempts: ${message}`, instances?.length ?? null, 0);
+        this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed after ${attempt} attempts: ${message}`);
+        return;
+      }
+      // BullMQ retries the job with exponential backoff from 1 s (set in JobQueueService).
+      const next = new Date(Date.now() + 1000 * 2 ** (attempt - 1));
+      await this.repo.retryLater(row.id, message, next);
+      this.logger.warn(`migration ${job.id} study ${row.studyIuid} attempt ${attempt} failed (retry at ${next.toISOString()}): ${message}`);
+      throw new RetryableError(message);
+    }
+  }
+
+  private async retrieve(job: MigrationJob, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<void> {
+    const throttle = this.throttleOf(job.id);
+    await throttle.take(); // reads the current limit; the first object's token
+    let firstToken = true;
+    const take = async () => {
+      if (firstToken) {
+        firstToken = false;
+        return;
+      }
+      await throttle.take();
+    };
+    if (job.source.retrieve === 'move') {
+      // Unthrottled: the whole study in one C-MOVE. Throttled: one C-MOVE per missing instance, paced.
+      const wanted = new Set(missing);
+      const subset = throttle.limited ? all.filter((i) => wanted.has(i.sopIuid)) : null;
+      await source.move(studyIuid, subset, take);
+      return;
+    }
+    const sourceAe = job.source.aeTitle;
+    const onStore: StoreHandler = async (req, dataset) => {
+      await take();
+      try {
+        await this.ingest.store({
+          data: dataset,
+          kind: 'dataset',
+          sopClassUid: req.affectedSopClassUid,
+          sopInstanceUid: req.affectedSopInstanceUid,
+          transferSyntaxUid: req.transferSyntaxUid,
+          sourceAe,
+        });
+        return { status: DimseStatusCode.Success };
+      } catch (e) {
+        if (e instanceof IngestError) {
+          this.logger.warn(`migration ${job.id}: ${req.affectedSopInstanceUid} refused: ${e.message}`);
+          return { status: failureReasonFor(e.code), errorComment: e.message.slice(0, 64) };
+        }
+        this.logger.error(`migration ${job.id}: storing ${req.affectedSopInstanceUid} failed: ${(e as Error).message}`);
+        return { status: DimseStatusCode.OutOfResources, errorComment: String((e as Error).message).slice(0, 64) };
+      }
+    };
+    try {
+      await source.get(studyIuid, all.map((i) => i.sopClassUid).filter(Boolean), onStore);
+    } finally {
+      await this.ingest.senderDone([studyIuid]);
+    }
+  }
+}

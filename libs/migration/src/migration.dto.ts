@@ -1,0 +1,113 @@
+import { IsAeTitle, IsHost } from '#vna/admin';
+import { isValidUid } from '#vna/dicom';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsDefined,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateIf,
+  ValidateNested,
+  type ValidationOptions,
+} from 'class-validator';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+function IsDicomUidEach(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isDicomUidEach',
+      validator: {
+        validate: (v: unknown) => Array.isArray(v) && v.every((u) => typeof u === 'string' && isValidUid(u)),
+        defaultMessage: (a) => `${a?.property} must be a list of DICOM UIDs`,
+      },
+    },
+    options,
+  );
+}
+
+/** A legacy archive reached over DIMSE. */
+export class DimseSourceDto {
+  @IsIn(['dimse'], { message: 'source.kind must be "dimse"' })
+  kind: 'dimse';
+
+  @Transform(trim) @IsAeTitle()
+  aeTitle: string;
+
+  @Transform(trim) @IsHost()
+  host: string;
+
+  @IsInt() @Min(1) @Max(65535)
+  port: number;
+
+  /** move: C-MOVE to this archive's AE title (the source must know it as a destination); get: C-GET. */
+  @IsIn(['move', 'get'])
+  retrieve: 'move' | 'get';
+}
+
+const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
+
+export class MigrationScopeDto {
+  @IsOptional() @Matches(DATE, { message: 'studyDateFrom must be a date YYYYMMDD' })
+  studyDateFrom?: string;
+
+  @IsOptional() @Matches(DATE, { message: 'studyDateTo must be a date YYYYMMDD' })
+  studyDateTo?: string;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(64) @Matches(/^[A-Z0-9_]{1,16}$/, { each: true, message: 'modalities must be modality codes (e.g. CT, MR)' })
+  modalities?: string[];
+
+  @IsOptional() @IsArray() @ArrayMaxSize(10_000) @IsString({ each: true }) @Length(1, 64, { each: true })
+  patientIds?: string[];
+
+  @IsOptional() @IsArray() @ArrayMaxSize(10_000) @IsString({ each: true }) @Length(1, 16, { each: true })
+  accessionNumbers?: string[];
+
+  @IsOptional() @IsArray() @ArrayMinSize(1) @ArrayMaxSize(100_000) @IsDicomUidEach()
+  studyInstanceUids?: string[];
+}
+
+export class MigrationThrottleDto {
+  /** Associations the job may hold open at the source at once (default 2). */
+  @IsOptional() @IsInt() @Min(1) @Max(64)
+  maxAssociations?: number;
+
+  /** Instances per second at most; null or absent: unlimited. */
+  @IsOptional() @ValidateIf((_, v) => v !== null) @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.1) @Max(100_000)
+  maxInstancesPerSecond?: number | null;
+}
+
+/** POST /api/migrations */
+export class CreateMigrationDto {
+  @Transform(trim) @IsString() @Length(1, 200)
+  name: string;
+
+  @IsDefined() @ValidateNested() @Type(() => DimseSourceDto)
+  source: DimseSourceDto;
+
+  @IsOptional() @ValidateNested() @Type(() => MigrationScopeDto)
+  scope?: MigrationScopeDto;
+
+  /** newest-first (default), oldest-first, or list (the order of scope.studyInstanceUids). */
+  @IsOptional() @IsIn(['newest-first', 'oldest-first', 'list'])
+  order?: 'newest-first' | 'oldest-first' | 'list';
+
+  @IsOptional() @ValidateNested() @Type(() => MigrationThrottleDto)
+  throttle?: MigrationThrottleDto;
+}
+
+/** PATCH /api/migrations/{id}: a new throttle, applied to the running job within a second. */
+export class UpdateMigrationDto {
+  @IsDefined() @ValidateNested() @Type(() => MigrationThrottleDto)
+  throttle: MigrationThrottleDto;
+}
