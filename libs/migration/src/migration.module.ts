@@ -2,7 +2,7 @@ import { AdminModule, JsonBodyMiddleware } from '#vna/admin';
 import { CatalogModule } from '#vna/catalog';
 import { IngestModule } from '#vna/ingest';
 import { JobsModule } from '#vna/jobs';
-import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { type MiddlewareConsumer, Module, type NestModule, RequestMethod } from '@nestjs/common';
 import { MigrationController } from './migration.controller.js';
 import { MigrationProcessor } from './migration.processor.js';
 import { MigrationReconcilerService } from './migration-reconciler.service.js';
@@ -22,6 +22,9 @@ import { MigrationService } from './migration.service.js';
 })
 export class MigrationModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {
-    consumer.apply(JsonBodyMiddleware).forRoutes(MigrationController);
+    // Bodies only where there are any: pause/resume/cancel take none (no Content-Type needed).
+    consumer
+      .apply(JsonBodyMiddleware)
+      .forRoutes({ path: 'api/migrations', method: RequestMethod.POST }, { path: 'api/migrations/:id', method: RequestMethod.PATCH });
   }
 }

@@ -43,6 +43,12 @@ export interface LedgerEntry extends LedgerRow {
 
 type Row = Record<string, unknown>;
 
+/** TypeORM answers an UPDATE ... RETURNING with [rows, affected]; a SELECT or INSERT with rows. */
+function rowsOf(result: unknown): Row[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as Row[];
+  return result as Row[];
+}
+
 const TERMINAL_STUDY = [MigrationStudyState.Done, MigrationStudyState.Failed, MigrationStudyState.Skipped];
 const OPEN_STUDY = [MigrationStudyState.Pending, MigrationStudyState.Retrieving, MigrationStudyState.Verifying];
 
@@ -96,11 +102,11 @@ export class MigrationRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
   async create(job: NewMigrationJob): Promise<MigrationJob> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `INSERT INTO migration_job (name, source, scope, study_order, max_associations, max_instances_per_second)
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
       [job.name, JSON.stringify(job.source), JSON.stringify(job.scope), job.order, job.throttle.maxAssociations, job.throttle.maxInstancesPerSecond],
-    );
+    ));
     return toJob(rows[0]!);
   }
 
@@ -109,7 +115,7 @@ export class MigrationRepository {
   }
 
   async get(id: string): Promise<MigrationJob | null> {
-    const rows: Row[] = await this.db.query(`SELECT * FROM migration_job WHERE id = $1`, [id]);
+    const rows = rowsOf(await this.db.query(`SELECT * FROM migration_job WHERE id = $1`, [id]));
     return rows[0] ? toJob(rows[0]) : null;
   }
 
@@ -120,37 +126,37 @@ export class MigrationRepository {
   /** Change the state if it is one of `from`; the job after the change, or null when it was not allowed. */
   async transition(id: string, from: MigrationState[], to: MigrationState, extra: { error?: string | null } = {}): Promise<MigrationJob | null> {
     const finished = [MigrationState.Canceled, MigrationState.Completed, MigrationState.Failed].includes(to);
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `UPDATE migration_job SET state = $3, updated_at = now(),
-              finished_at = CASE WHEN $4 THEN now() ELSE NULL END,
-              last_error = CASE WHEN $5 THEN $6 ELSE last_error END
+              finished_at = CASE WHEN $4::boolean THEN now() ELSE NULL END,
+              last_error = CASE WHEN $5::boolean THEN $6::text ELSE last_error END
         WHERE id = $1 AND state = ANY($2) RETURNING *`,
       [id, from, to, finished, 'error' in extra, extra.error ?? null],
-    );
+    ));
     return rows[0] ? toJob(rows[0]) : null;
   }
 
   async setThrottle(id: string, t: Partial<MigrationThrottle>): Promise<MigrationJob | null> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `UPDATE migration_job SET updated_at = now(),
-              max_associations = COALESCE($2, max_associations),
-              max_instances_per_second = CASE WHEN $3 THEN $4 ELSE max_instances_per_second END
+              max_associations = COALESCE($2::int, max_associations),
+              max_instances_per_second = CASE WHEN $3::boolean THEN $4::double precision ELSE max_instances_per_second END
         WHERE id = $1 RETURNING *`,
       [id, t.maxAssociations ?? null, 'maxInstancesPerSecond' in t, t.maxInstancesPerSecond ?? null],
-    );
+    ));
     return rows[0] ? toJob(rows[0]) : null;
   }
 
   async rateOf(id: string): Promise<number | null> {
-    const rows: Row[] = await this.db.query(`SELECT max_instances_per_second AS r FROM migration_job WHERE id = $1`, [id]);
+    const rows = rowsOf(await this.db.query(`SELECT max_instances_per_second AS r FROM migration_job WHERE id = $1`, [id]));
     return rows[0]?.r === null || rows[0]?.r === undefined ? null : Number(rows[0].r);
   }
 
   async enumerationFailed(id: string, error: string, attempts: number, final: boolean): Promise<void> {
     await this.db.query(
       `UPDATE migration_job SET attempts = $2, last_error = $3, updated_at = now(),
-              state = CASE WHEN $4 AND state = 'SCHEDULED' THEN 'FAILED' ELSE state END,
-              finished_at = CASE WHEN $4 AND state = 'SCHEDULED' THEN now() ELSE finished_at END
+              state = CASE WHEN $4::boolean AND state = 'SCHEDULED' THEN 'FAILED' ELSE state END,
+              finished_at = CASE WHEN $4::boolean AND state = 'SCHEDULED' THEN now() ELSE finished_at END
         WHERE id = $1`,
       [id, attempts, error, final],
     );
@@ -173,12 +179,12 @@ export class MigrationRepository {
             chunk.map((s) => s.accessionNumber), chunk.map((s) => s.numInstances)],
         );
       }
-      const rows: Row[] = await m.query(
+      const rows = rowsOf(await m.query(
         `UPDATE migration_job SET started_at = COALESCE(started_at, now()), updated_at = now(), last_error = NULL,
                 state = CASE WHEN state = 'SCHEDULED' THEN 'RUNNING' ELSE state END
           WHERE id = $1 RETURNING *`,
         [id],
-      );
+      ));
       return rows[0] ? toJob(rows[0]) : null;
     });
   }
@@ -188,26 +194,26 @@ export class MigrationRepository {
   }
 
   async ledgerRow(ledgerId: string): Promise<LedgerEntry | null> {
-    const rows: Row[] = await this.db.query(`SELECT * FROM migration_study WHERE id = $1`, [ledgerId]);
+    const rows = rowsOf(await this.db.query(`SELECT * FROM migration_study WHERE id = $1`, [ledgerId]));
     return rows[0] ? toLedger(rows[0]) : null;
   }
 
   /** Ledger rows still to do (pending/retrieving/verifying), in migration order. */
   async openRows(id: string): Promise<string[]> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `SELECT id FROM migration_study WHERE migration_fk = $1 AND state = ANY($2) ORDER BY seq, id`,
       [id, OPEN_STUDY],
-    );
+    ));
     return rows.map((r) => String(r.id));
   }
 
   /** A new attempt at a row: attempts + 1, state retrieving. Returns the attempt number. */
   async beginAttempt(ledgerId: string): Promise<number> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `UPDATE migration_study SET attempts = attempts + 1, state = 'retrieving', next_attempt_at = NULL, updated_at = now()
         WHERE id = $1 RETURNING attempts`,
       [ledgerId],
-    );
+    ));
     return (rows[0]?.attempts as number | undefined) ?? 0;
   }
 
@@ -218,10 +224,10 @@ export class MigrationRepository {
    */
   async baseline(ledgerId: string, studyIuid: string, sopIuids: string[]): Promise<void> {
     await this.db.transaction(async (m) => {
-      const first: Row[] = await m.query(
+      const first = rowsOf(await m.query(
         `UPDATE migration_study SET started_at = now() WHERE id = $1 AND started_at IS NULL RETURNING id`,
         [ledgerId],
-      );
+      ));
       if (!first.length) return;
       await m.query(
         `INSERT INTO migration_instance (study_fk, sop_iuid, outcome, size_bytes, stored_at)
@@ -235,11 +241,11 @@ export class MigrationRepository {
 
   /** The given SOP Instance UIDs of a study that the archive does not hold (read from the database). */
   async missingInArchive(studyIuid: string, sopIuids: string[]): Promise<string[]> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `SELECT u AS sop FROM unnest($2::text[]) AS u
         WHERE NOT EXISTS (SELECT 1 FROM instance i WHERE i.sop_iuid = u AND i.study_iuid = $1)`,
       [studyIuid, sopIuids],
-    );
+    ));
     return rows.map((r) => r.sop as string);
   }
 
@@ -261,7 +267,7 @@ export class MigrationRepository {
          ON CONFLICT DO NOTHING`,
         [ledgerId, studyIuid, sopIuids],
       );
-      const rows: Row[] = await m.query(
+      const rows = rowsOf(await m.query(
         `WITH f AS (
            SELECT count(*) FILTER (WHERE outcome = 'migrated')::int AS migrated,
                   count(*) FILTER (WHERE outcome = 'skipped')::int AS skipped,
@@ -274,7 +280,7 @@ export class MigrationRepository {
                 finished_at = now(), updated_at = now()
            FROM f WHERE s.id = $1 RETURNING s.*`,
         [ledgerId, sopIuids, sopIuids.length],
-      );
+      ));
       return rows[0] ? toLedger(rows[0]) : null;
     });
   }
@@ -297,7 +303,7 @@ export class MigrationRepository {
 
   /** RUNNING → COMPLETED (or FAILED when a study failed) once no ledger row is open. */
   async completeIfDone(id: string): Promise<MigrationJob | null> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `UPDATE migration_job j SET
               state = CASE WHEN EXISTS (SELECT 1 FROM migration_study s WHERE s.migration_fk = j.id AND s.state = 'failed')
                            THEN 'FAILED' ELSE 'COMPLETED' END,
@@ -308,17 +314,17 @@ export class MigrationRepository {
           AND NOT EXISTS (SELECT 1 FROM migration_study s WHERE s.migration_fk = j.id AND s.state = ANY($2))
         RETURNING *`,
       [id, OPEN_STUDY],
-    );
+    ));
     return rows[0] ? toJob(rows[0]) : null;
   }
 
   /** Instances accounted for by a job (for tests and reports). */
   async instancesOf(id: string): Promise<Array<{ sopIuid: string; outcome: string; storedAt: Date }>> {
-    const rows: Row[] = await this.db.query(
+    const rows = rowsOf(await this.db.query(
       `SELECT mi.sop_iuid, mi.outcome, mi.stored_at FROM migration_instance mi JOIN migration_study s ON s.id = mi.study_fk
         WHERE s.migration_fk = $1 ORDER BY mi.stored_at`,
       [id],
-    );
+    ));
     return rows.map((r) => ({ sopIuid: r.sop_iuid as string, outcome: r.outcome as string, storedAt: r.stored_at as Date }));
   }
 }

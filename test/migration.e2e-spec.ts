@@ -1,0 +1,256 @@
+/**
+ * Migration jobs from a legacy archive: a real Orthanc loaded with generated studies (storescu),
+ * the real archive as a process. C-MOVE and C-GET migrations must give exact counts (ledger rows
+ * done = studies in Orthanc, archive instances = Orthanc's) and byte-identical objects (SHA-256
+ * of each stored data set = SHA-256 of the data set of the file sent to Orthanc); a second job
+ * duplicates nothing; kill -9 mid-migration and a restart reach the exact total; the measured
+ * rate stays under the instances-per-second limit, also after it is lowered with PATCH.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Archive, datasetBytes, type GeneratedFile, generateStudies, sha256, sleep, type StudySpec, uid } from './support/archive.js';
+import { Orthanc } from './support/orthanc.js';
+
+interface Json {
+  [k: string]: unknown;
+}
+
+async function api(a: Archive, method: string, p: string, body?: unknown): Promise<{ status: number; json: Json; text: string; type: string }> {
+  const r = await fetch(`${a.http}${p}`, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json: Json = {};
+  try {
+    json = JSON.parse(text) as Json;
+  } catch {
+    // CSV and empty bodies
+  }
+  return { status: r.status, json, text, type: r.headers.get('content-type') ?? '' };
+}
+
+async function waitState(a: Archive, id: string, states: string[], timeoutMs = 180_000): Promise<Json> {
+  const t0 = Date.now();
+  let last: Json = {};
+  while (Date.now() - t0 < timeoutMs) {
+    const r = await api(a, 'GET', `/api/migrations/${id}`);
+    last = r.json;
+    if (states.includes(last.state as string)) return last;
+    await sleep(200);
+  }
+  throw new Error(`migration ${id} not in ${states.join('/')} after ${timeoutMs} ms: ${JSON.stringify(last)}\n${a.logTail()}`);
+}
+
+/** SHA-256 of the data set of every OK location in the archive, by SOP Instance UID (duplicates fail). */
+async function archivedDatasets(a: Archive): Promise<Map<string, string>> {
+  const r = await a.db.query(
+    `SELECT i.sop_iuid, l.object_key FROM instance i JOIN location l ON l.instance_fk = i.id AND l.status = 'OK'`,
+  );
+  const out = new Map<string, string>();
+  for (const row of r.rows as Array<{ sop_iuid: string; object_key: string }>) {
+    expect(out.has(row.sop_iuid), `two OK locations for ${row.sop_iuid}`).toBe(false);
+    out.set(row.sop_iuid, sha256(datasetBytes(readFileSync(path.join(a.dataDir, 'storage/hot', row.object_key)))));
+  }
+  return out;
+}
+
+const study = (patientId: string, date: string, series: Array<[string, number]>): StudySpec => ({
+  patientId,
+  patientName: `Legacy^${patientId}`,
+  studyUid: uid(),
+  studyDate: date,
+  accession: `ACC${patientId}`,
+  series: series.map(([modality, instances], k) => ({ seriesUid: uid(), modality, number: k + 1, instances })),
+});
+
+describe('migration from a legacy archive (Orthanc)', () => {
+  let orthanc: Orthanc;
+  let genDir: string;
+  let files: GeneratedFile[];
+  const expected = new Map<string, string>();
+  let studies: StudySpec[];
+  const archives: Archive[] = [];
+
+  const source = (retrieve: 'move' | 'get') => ({ kind: 'dimse', aeTitle: orthanc.aeTitle, host: '127.0.0.1', port: orthanc.dicomPort, retrieve });
+
+  async function startArchive(reuse?: Archive): Promise<Archive> {
+    const a = await Archive.start(reuse ? { reuse } : {});
+    archives.push(a);
+    // The archive is the C-MOVE destination; its DIMSE port changes with every start.
+    await orthanc.setModality('vna', a.aeTitle, '127.0.0.1', a.dicomPort);
+    return a;
+  }
+
+  beforeAll(async () => {
+    genDir = mkdtempSync(path.join(tmpdir(), 'vna-migration-gen-'));
+    studies = [
+      study('M1', '20240105', [['CT', 10], ['CT', 8]]),
+      study('M2', '20230310', [['MR', 6], ['MR', 6], ['MR', 6]]),
+      study('M3', '20220101', [['CR', 5]]),
+      study('M4', '20250101', [['CT', 12]]),
+    ];
+    files = await generateStudies(genDir, studies);
+    for (const f of files) expected.set(f.sopInstanceUid, sha256(datasetBytes(readFileSync(f.path))));
+    orthanc = await Orthanc.start();
+    await orthanc.store(files.map((f) => f.path));
+    const stats = await orthanc.statistics();
+    expect(stats.CountStudies).toBe(4);
+    expect(stats.CountInstances).toBe(files.length);
+  });
+
+  afterAll(async () => {
+    for (const a of archives) await a.stop();
+    await orthanc?.stop();
+    if (genDir) rmSync(genDir, { recursive: true, force: true });
+  });
+
+  it('rejects an invalid job with 400 naming the field, an unknown one with 404', async () => {
+    const a = await startArchive();
+    const noPort = await api(a, 'POST', '/api/migrations', { name: 'x', source: { kind: 'dimse', aeTitle: 'LEGACY', host: '127.0.0.1', retrieve: 'move' } });
+    expect(noPort.status).toBe(400);
+    expect(JSON.stringify(noPort.json.message)).toContain('source.port');
+    const badRetrieve = await api(a, 'POST', '/api/migrations', { name: 'x', source: { ...source('move'), retrieve: 'copy' } });
+    expect(badRetrieve.status).toBe(400);
+    expect(JSON.stringify(badRetrieve.json.message)).toContain('source.retrieve');
+    const noSource = await api(a, 'POST', '/api/migrations', { name: 'x' });
+    expect(noSource.status).toBe(400);
+    expect(JSON.stringify(noSource.json.message)).toContain('source');
+    const badDate = await api(a, 'POST', '/api/migrations', { name: 'x', source: source('move'), scope: { studyDateFrom: '2024-01-01' } });
+    expect(badDate.status).toBe(400);
+    expect(JSON.stringify(badDate.json.message)).toContain('studyDateFrom');
+    const listNoUids = await api(a, 'POST', '/api/migrations', { name: 'x', source: source('move'), order: 'list' });
+    expect(listNoUids.status).toBe(400);
+    expect(JSON.stringify(listNoUids.json.message)).toContain('scope.studyInstanceUids');
+    const badRate = await api(a, 'POST', '/api/migrations', { name: 'x', source: source('move'), throttle: { maxInstancesPerSecond: 0 } });
+    expect(badRate.status).toBe(400);
+    expect(JSON.stringify(badRate.json.message)).toContain('throttle.maxInstancesPerSecond');
+    expect((await api(a, 'GET', '/api/migrations/999999')).status).toBe(404);
+    expect((await api(a, 'POST', '/api/migrations/999999/pause')).status).toBe(404);
+    expect((await api(a, 'GET', '/api/migrations')).json).toEqual([]);
+  });
+
+  it('C-MOVE: every study done, exact counts, byte-identical objects; a second job duplicates nothing', async () => {
+    const a = archives[0]!;
+    const created = await api(a, 'POST', '/api/migrations', { name: 'orthanc by move', source: source('move'), order: 'oldest-first' });
+    expect(created.status).toBe(201);
+    expect(created.json.state).toBe('SCHEDULED');
+    const id = String(created.json.id);
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('COMPLETED');
+    const fig = job.figures as { studies: Json; instances: Json; bytes: number };
+    expect(fig.studies).toMatchObject({ expected: 4, done: 4, failed: 0, pending: 0 });
+    expect(fig.instances).toMatchObject({ expected: files.length, migrated: files.length, skipped: 0, failed: 0 });
+
+    const report = await api(a, 'GET', `/api/migrations/${id}/report`);
+    const rows = report.json.studies as Array<Json>;
+    expect(rows.map((r) => r.state)).toEqual(['done', 'done', 'done', 'done']);
+    // oldest first: M3 (2022), M2 (2023), M1 (2024), M4 (2025)
+    expect(rows.map((r) => r.studyIuid)).toEqual([studies[2]!.studyUid, studies[1]!.studyUid, studies[0]!.studyUid, studies[3]!.studyUid]);
+    for (const r of rows) {
+      const s = studies.find((x) => x.studyUid === r.studyIuid)!;
+      const n = s.series.reduce((t, se) => t + se.instances, 0);
+      expect(r).toMatchObject({ expectedInstances: n, migratedInstances: n, skippedInstances: 0 });
+    }
+
+    const stored = await archivedDatasets(a);
+    expect(stored.size).toBe((await orthanc.statistics()).CountInstances);
+    expect(stored).toEqual(expected);
+    const src = await a.db.query(`SELECT source_ae, count(*)::int AS n FROM instance GROUP BY source_ae`);
+    expect(src.rows).toEqual([{ source_ae: orthanc.aeTitle, n: files.length }]);
+    const linked = await a.db.query(
+      `SELECT count(*)::int AS n, sum(mi.size_bytes)::bigint AS bytes FROM migration_instance mi JOIN migration_study s ON s.id = mi.study_fk
+        WHERE s.migration_fk = $1 AND mi.outcome = 'migrated'`, [id]);
+    expect(linked.rows[0].n).toBe(files.length);
+    expect(Number(linked.rows[0].bytes)).toBe(fig.bytes);
+
+    // The same job again (a second job over the same source): nothing is stored twice.
+    const again = await api(a, 'POST', '/api/migrations', { name: 'orthanc again', source: source('get') });
+    const id2 = String(again.json.id);
+    const job2 = await waitState(a, id2, ['COMPLETED', 'FAILED']);
+    expect(job2.state).toBe('COMPLETED');
+    expect((job2.figures as { studies: Json }).studies).toMatchObject({ expected: 4, skipped: 4, done: 0 });
+    expect((job2.figures as { instances: Json }).instances).toMatchObject({ migrated: 0, skipped: files.length });
+    const counts = await a.db.query(`SELECT (SELECT count(*)::int FROM instance) AS i, (SELECT count(*)::int FROM location) AS l`);
+    expect(counts.rows[0]).toEqual({ i: files.length, l: files.length });
+    const csv = await api(a, 'GET', `/api/migrations/${id2}/report?format=csv`);
+    expect(csv.status).toBe(200);
+    expect(csv.type).toContain('text/csv');
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toMatch(/^seq,study_instance_uid,/);
+    expect(lines).toHaveLength(5);
+    expect(lines.slice(1).every((l) => l.includes(',skipped,'))).toBe(true);
+    // a finished job cannot be paused
+    expect((await api(a, 'POST', `/api/migrations/${id2}/pause`)).status).toBe(409);
+  });
+
+  it('C-GET: exact counts and byte-identical objects', async () => {
+    const a = await startArchive();
+    const created = await api(a, 'POST', '/api/migrations', { name: 'orthanc by get', source: source('get'), throttle: { maxAssociations: 1 } });
+    expect(created.status).toBe(201);
+    const id = String(created.json.id);
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('COMPLETED');
+    expect((job.figures as { studies: Json }).studies).toMatchObject({ expected: 4, done: 4 });
+    expect((job.figures as { instances: Json }).instances).toMatchObject({ migrated: files.length, skipped: 0, failed: 0 });
+    const stored = await archivedDatasets(a);
+    expect(stored.size).toBe((await orthanc.statistics()).CountInstances);
+    expect(stored).toEqual(expected);
+    await a.stop();
+  });
+
+  it('kill -9 mid-migration (throttled C-MOVE), restart: exact total; the rate stays under the limit, also after PATCH', async () => {
+    const R1 = 20;
+    const R2 = 4;
+    const a = await startArchive();
+    const created = await api(a, 'POST', '/api/migrations', {
+      name: 'throttled', source: source('move'), throttle: { maxInstancesPerSecond: R1, maxAssociations: 2 },
+    });
+    const id = String(created.json.id);
+    let n = 0;
+    for (let i = 0; i < 1200 && n < 10; i++) {
+      n = (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+      if (n < 10) await sleep(25);
+    }
+    expect(n).toBeGreaterThanOrEqual(10);
+    await a.kill9();
+    const before = (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+    expect(before).toBeLessThan(files.length);
+    await a.db.end();
+
+    const b = await startArchive(a);
+    const patched = await api(b, 'PATCH', `/api/migrations/${id}`, { throttle: { maxInstancesPerSecond: R2 } });
+    expect(patched.status).toBe(200);
+    expect((patched.json.throttle as Json).maxInstancesPerSecond).toBe(R2);
+    const patchAt = ((await b.db.query(`SELECT now() AS t`)).rows[0].t as Date).getTime();
+    const job = await waitState(b, id, ['COMPLETED', 'FAILED'], 240_000);
+    expect(job.state).toBe('COMPLETED');
+    expect((job.figures as { studies: Json }).studies).toMatchObject({ expected: 4, done: 4, failed: 0 });
+    expect((job.figures as { instances: Json }).instances).toMatchObject({ migrated: files.length, skipped: 0 });
+    const stored = await archivedDatasets(b);
+    expect(stored).toEqual(expected);
+    const counts = await b.db.query(`SELECT (SELECT count(*)::int FROM instance) AS i, (SELECT count(*)::int FROM location WHERE status = 'OK') AS l`);
+    expect(counts.rows[0]).toEqual({ i: files.length, l: files.length });
+
+    // Rate: in any window of the recorded receive times, count <= rate * window + slack. The
+    // slack allows the bucket's one token per process start and up to 0.5 s of variation in the
+    // time from a token to the record of its object (recorded times, not wall-clock sleeps).
+    const times = ((await b.db.query(`SELECT received_at FROM instance ORDER BY received_at`)).rows as Array<{ received_at: Date }>).map((r) =>
+      r.received_at.getTime(),
+    );
+    const worst = (ts: number[], rate: number) => {
+      let excess = -Infinity;
+      for (let i = 0; i < ts.length; i++)
+        for (let j = i; j < ts.length; j++) excess = Math.max(excess, j - i + 1 - rate * ((ts[j]! - ts[i]!) / 1000));
+      return excess;
+    };
+    expect(worst(times, R1)).toBeLessThanOrEqual(2 + R1 * 0.5);
+    const afterPatch = times.filter((t) => t > patchAt + 1500);
+    expect(afterPatch.length).toBeGreaterThan(10);
+    expect(worst(afterPatch, R2)).toBeLessThanOrEqual(1 + R2 * 0.5);
+  });
+});
