@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, type GeneratedFile, generateStudies, sha256, sleep, type StudySpec, uid } from './support/archive.js';
+import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, sha256, sleep, type StudySpec, uid } from './support/archive.js';
 import { Orthanc } from './support/orthanc.js';
 
 interface Json {
@@ -201,6 +201,70 @@ describe('migration from a legacy archive (Orthanc)', () => {
     expect(stored.size).toBe((await orthanc.statistics()).CountInstances);
     expect(stored).toEqual(expected);
     await a.stop();
+  });
+
+  it('C-GET with scope, pause and resume: only studies in scope, newest first, nothing moves while paused, rate under the limit', async () => {
+    const R = 5;
+    const a = await startArchive();
+    const created = await api(a, 'POST', '/api/migrations', {
+      name: 'CT since 2024', source: source('get'), scope: { modalities: ['CT'], studyDateFrom: '20240101' },
+      throttle: { maxInstancesPerSecond: R, maxAssociations: 1 },
+    });
+    expect(created.status).toBe(201);
+    const id = String(created.json.id);
+    let n = 0;
+    for (let i = 0; i < 2400 && n < 1; i++) {
+      n = (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+      if (n < 1) await sleep(25);
+    }
+    const paused = await api(a, 'POST', `/api/migrations/${id}/pause`);
+    expect(paused.status).toBe(200);
+    expect(paused.json.state).toBe('PAUSED');
+    // The study in progress finishes; the next one does not start.
+    for (let i = 0; i < 600; i++) {
+      const open = await a.db.query(`SELECT count(*)::int AS n FROM migration_study WHERE migration_fk = $1 AND state IN ('retrieving', 'verifying')`, [id]);
+      if (open.rows[0].n === 0) break;
+      await sleep(50);
+    }
+    const m4 = studies[3]!;
+    const m1 = studies[0]!;
+    const ledger = async () =>
+      Object.fromEntries(((await a.db.query(`SELECT study_iuid, state FROM migration_study WHERE migration_fk = $1`, [id])).rows as Array<{ study_iuid: string; state: string }>).map((r) => [r.study_iuid, r.state]));
+    // newest first: M4 (2025) before M1 (2024); M2 (MR) and M3 (2022) are out of scope
+    expect(await ledger()).toEqual({ [m4.studyUid]: 'done', [m1.studyUid]: 'pending' });
+    const whilePaused = (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+    expect(whilePaused).toBe(12);
+    await sleep(1500);
+    expect((await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n).toBe(whilePaused);
+
+    const resumed = await api(a, 'POST', `/api/migrations/${id}/resume`);
+    expect(resumed.status).toBe(200);
+    expect(resumed.json.state).toBe('RUNNING');
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('COMPLETED');
+    expect(await ledger()).toEqual({ [m4.studyUid]: 'done', [m1.studyUid]: 'done' });
+    const inScope = files.filter((f) => [m1.studyUid, m4.studyUid].some((u) => f.path.includes(u)));
+    expect(inScope).toHaveLength(30);
+    const stored = await archivedDatasets(a);
+    expect(stored).toEqual(new Map(inScope.map((f) => [f.sopInstanceUid, expected.get(f.sopInstanceUid)!])));
+
+    const times = ((await a.db.query(`SELECT received_at FROM instance ORDER BY received_at`)).rows as Array<{ received_at: Date }>).map((r) => r.received_at.getTime());
+    let excess = -Infinity;
+    for (let i = 0; i < times.length; i++)
+      for (let j = i; j < times.length; j++) excess = Math.max(excess, j - i + 1 - R * ((times[j]! - times[i]!) / 1000));
+    expect(excess).toBeLessThanOrEqual(1 + R * 0.5);
+    await a.stop();
+  });
+
+  it('an unreachable source: the enumeration is retried with backoff, then the job FAILED with the reason', async () => {
+    const a = archives[0]!;
+    const closed = await freePort();
+    const created = await api(a, 'POST', '/api/migrations', { name: 'nowhere', source: { ...source('move'), port: closed } });
+    const id = String(created.json.id);
+    const job = await waitState(a, id, ['FAILED'], 120_000);
+    expect(job.lastError).toContain(`127.0.0.1:${closed}`);
+    expect(job.attempts).toBe(5);
+    expect((await api(a, 'POST', `/api/migrations/${id}/resume`)).status).toBe(409);
   });
 
   it('kill -9 mid-migration (throttled C-MOVE), restart: exact total; the rate stays under the limit, also after PATCH', async () => {

@@ -153,9 +153,19 @@ export class DimseSource {
     });
   }
 
-  /** C-GET of the whole study; each incoming object goes to `onStore` (which may wait for the throttle). */
-  async get(studyIuid: string, sopClasses: string[], onStore: StoreHandler): Promise<void> {
-    await this.using(getContexts(sopClasses), async (c) => check(await c.get(SopClass.StudyRootGet, retrieveIdentifier(studyIuid)), 'C-GET'), onStore);
+  /**
+   * C-GET of the whole study, or of these instances (one C-GET each, on one association); each
+   * incoming object goes to `onStore` (which may wait for the throttle).
+   */
+  async get(studyIuid: string, instances: SourceInstance[] | null, sopClasses: string[], onStore: StoreHandler): Promise<void> {
+    await this.using(
+      getContexts(sopClasses),
+      async (c) => {
+        if (!instances) return check(await c.get(SopClass.StudyRootGet, retrieveIdentifier(studyIuid)), 'C-GET');
+        for (const i of instances) check(await c.get(SopClass.StudyRootGet, retrieveIdentifier(studyIuid, i)), 'C-GET');
+      },
+      onStore,
+    );
   }
 }
 

@@ -206,11 +206,15 @@ export class MigrationRunnerService {
       }
       await throttle.take();
     };
+    // The whole study when none of it is here yet; otherwise only the missing instances, one
+    // retrieve each, so objects the archive already holds are never sent again (a source copy
+    // with other bytes would otherwise become a new version of an archived object).
+    const wanted = new Set(missing);
+    const subset = all.filter((i) => wanted.has(i.sopIuid));
+    const partial = subset.length < all.length;
     if (job.source.retrieve === 'move') {
-      // Unthrottled: the whole study in one C-MOVE. Throttled: one C-MOVE per missing instance, paced.
-      const wanted = new Set(missing);
-      const subset = throttle.limited ? all.filter((i) => wanted.has(i.sopIuid)) : null;
-      await source.move(studyIuid, subset, take);
+      // Throttled C-MOVE: one instance per C-MOVE, each after its token (the objects arrive at our listener).
+      await source.move(studyIuid, partial || throttle.limited ? subset : null, take);
       return;
     }
     const sourceAe = job.source.aeTitle;
@@ -236,7 +240,7 @@ export class MigrationRunnerService {
       }
     };
     try {
-      await source.get(studyIuid, all.map((i) => i.sopClassUid).filter(Boolean), onStore);
+      await source.get(studyIuid, partial ? subset : null, all.map((i) => i.sopClassUid).filter(Boolean), onStore);
     } finally {
       await this.ingest.senderDone([studyIuid]);
     }
