@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, sha256, sleep, type StudySpec, uid } from './support/archive.js';
+import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, run, sha256, sleep, type StudySpec, uid } from './support/archive.js';
 import { Orthanc } from './support/orthanc.js';
 
 interface Json {
@@ -316,5 +316,41 @@ describe('migration from a legacy archive (Orthanc)', () => {
     const afterPatch = times.filter((t) => t > patchAt + 1500);
     expect(afterPatch.length).toBeGreaterThan(10);
     expect(worst(afterPatch, R2)).toBeLessThanOrEqual(1 + R2 * 0.5);
+  });
+
+  it('an object the archive refuses (its SOP Instance UID is already in another study): fetched once more, then the study fails with the reason', async () => {
+    const m3 = studies[2]!;
+    const m3Files = files.filter((f) => f.path.includes(m3.studyUid));
+    const clash = m3Files[2]!.sopInstanceUid;
+    const a = await startArchive();
+    // The archive already holds an object with that SOP Instance UID, in another study.
+    const other = study('OTHER', '20200101', [['CT', 1]]);
+    other.series[0]!.sopUids = [clash];
+    const [otherFile] = await generateStudies(genDir, [other]);
+    const sent = await run('storescu', [...a.dcmArgs(), otherFile!.path]);
+    expect(sent.code).toBe(0);
+    const otherSha = sha256(datasetBytes(readFileSync(otherFile!.path)));
+
+    const created = await api(a, 'POST', '/api/migrations', {
+      name: 'one study with a UID clash', source: source('move'), order: 'list', scope: { studyInstanceUids: [m3.studyUid] },
+    });
+    const id = String(created.json.id);
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('FAILED');
+    const rows = (await api(a, 'GET', `/api/migrations/${id}/report`)).json.studies as Json[];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ studyIuid: m3.studyUid, state: 'failed', expectedInstances: 5, failedInstances: 1, attempts: 1 });
+    expect(rows[0]!.lastError).toContain('after a re-fetch');
+    expect(rows[0]!.lastError).toContain(clash);
+    expect(readFileSync(a.logFile, 'utf8')).toContain('fetching again');
+    // The four others are stored intact, and the archive's own object with that UID is unchanged.
+    const stored = await archivedDatasets(a);
+    expect(stored).toEqual(
+      new Map([
+        ...m3Files.filter((f) => f.sopInstanceUid !== clash).map((f) => [f.sopInstanceUid, expected.get(f.sopInstanceUid)!] as const),
+        [clash, otherSha] as const,
+      ]),
+    );
+    await a.stop();
   });
 });

@@ -37,6 +37,8 @@ export class Orthanc {
       StorageDirectory: path.join(o.dir, 'storage'),
       IndexDirectory: path.join(o.dir, 'index'),
       StorageCompression: false,
+      // No in-memory cache of stored files: a test can take a file away from under Orthanc.
+      MaximumStorageCacheSize: 0,
       Plugins: [],
       HttpServerEnabled: true,
       HttpPort: httpPort,
@@ -94,6 +96,15 @@ export class Orthanc {
     const r = await run('storescu', ['-v', '-aet', 'LOADER', '-aec', this.aeTitle, '127.0.0.1', String(this.dicomPort), ...files]);
     const s = storeResponses(r.stdout + r.stderr);
     if (r.code !== 0 || s.ok !== files.length) throw new Error(`storescu into Orthanc: ${s.ok}/${files.length} stored:\n${r.stderr.slice(-2000)}`);
+  }
+
+  /** Where Orthanc keeps the file of an instance (by SOP Instance UID). */
+  async storedFileOf(sopInstanceUid: string): Promise<string> {
+    const lookup = (await (await fetch(`${this.http}/tools/lookup`, { method: 'POST', body: sopInstanceUid })).json()) as Array<{ ID: string; Type: string }>;
+    const id = lookup.find((l) => l.Type === 'Instance')?.ID;
+    if (!id) throw new Error(`Orthanc does not know ${sopInstanceUid}`);
+    const info = (await (await fetch(`${this.http}/instances/${id}/attachments/dicom/info`)).json()) as { Uuid: string };
+    return path.join(this.dir, 'storage', info.Uuid.slice(0, 2), info.Uuid.slice(2, 4), info.Uuid);
   }
 
   async statistics(): Promise<{ CountStudies: number; CountInstances: number }> {

@@ -117,7 +117,7 @@ export class DimseSource {
   }
 
   /** Every instance of a study at the source: SERIES-level, then IMAGE-level C-FIND per series. */
-  async listInstances(studyIuid: string): Promise<SourceInstance[]> {
+  async listInstances(studyIuid: string, withSopClass: boolean): Promise<SourceInstance[]> {
     return this.using(DimseSource.findContexts(), async (c) => {
       const series: string[] = [];
       for await (const ds of c.find(SopClass.StudyRootFind, seriesQuery(studyIuid))) {
@@ -127,7 +127,7 @@ export class DimseSource {
       const seen = new Set<string>();
       const out: SourceInstance[] = [];
       for (const seriesIuid of series) {
-        for await (const ds of c.find(SopClass.StudyRootFind, instanceQuery(studyIuid, seriesIuid))) {
+        for await (const ds of c.find(SopClass.StudyRootFind, instanceQuery(studyIuid, seriesIuid, withSopClass))) {
           const sopIuid = firstValue(ds, Tags.SOPInstanceUID);
           if (!sopIuid || seen.has(sopIuid)) continue;
           seen.add(sopIuid);
@@ -169,11 +169,16 @@ export class DimseSource {
   }
 }
 
-/** A retrieve whose final status is a failure is an error (sub-operation failures are found by verification). */
+/**
+ * A retrieve that ran its sub-operations is left to verification, whatever its final status (some
+ * sub-operations failing makes it 0xA702/0xB000: the database says which objects came). One that
+ * failed before any sub-operation (unknown destination, refused, out of resources) is an error.
+ */
 function check(r: RetrieveResult, op: string): void {
   const s = r.status;
-  if (s === 0x0000 || s === 0xb000 || (s & 0xf000) === 0xb000) return;
+  if (s === 0x0000 || (s & 0xf000) === 0xb000) return;
+  if (r.completed + r.failed + r.warning > 0) return;
   throw new DimseSourceError(
-    `${op} failed at the source: status 0x${s.toString(16).padStart(4, '0')}${r.errorComment ? ` (${r.errorComment})` : ''}, ${r.completed} completed, ${r.failed} failed`,
+    `${op} failed at the source: status 0x${s.toString(16).padStart(4, '0')}${r.errorComment ? ` (${r.errorComment})` : ''}`,
   );
 }

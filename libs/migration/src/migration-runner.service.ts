@@ -4,7 +4,7 @@ import { type DimseLogger, DimseStatusCode, type StoreHandler } from '#vna/dimse
 import { failureReasonFor, IngestError, IngestService } from '#vna/ingest';
 import { JobName, JobQueueService } from '#vna/jobs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DimseSource, type SourceInstance } from './dimse-source.js';
+import { DimseSource, DimseSourceError, type SourceInstance } from './dimse-source.js';
 import { type LedgerEntry, type MigrationJob, MigrationRepository, TERMINAL_STUDY_STATES } from './migration.repository.js';
 import { planStudies, studyQueries } from './scope.js';
 import { TokenBucket } from './token-bucket.js';
@@ -14,21 +14,52 @@ export const MAX_ATTEMPTS = 5;
 /** How often a running study re-reads its job's throttle (PATCH takes effect within this). */
 const THROTTLE_REFRESH_MS = 1000;
 
-/** Counts associations per job in this process, so a job never holds more than its limit. */
+/** How long a free slot waits for more candidates, so the lowest ledger seq gets it (rows arrive a few ms apart). */
+const SLOT_GATHER_MS = 50;
+
+/**
+ * Counts associations per job in this process, so a job never holds more than its limit, and hands
+ * free slots to the waiting rows in migration order (lowest seq first).
+ */
 class Slots {
   private active = 0;
-  private readonly waiters: Array<() => void> = [];
+  private readonly waiters: Array<{ seq: number; grant: () => void }> = [];
+  private timer?: NodeJS.Timeout;
 
-  async acquire(limit: () => number): Promise<() => void> {
-    while (this.active >= limit()) await new Promise<void>((r) => this.waiters.push(r));
-    this.active++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.active--;
-      this.waiters.splice(0).forEach((w) => w());
-    };
+  constructor(private readonly limit: () => number) {}
+
+  acquire(seq: number): Promise<() => void> {
+    return new Promise((resolve) => {
+      this.waiters.push({
+        seq,
+        grant: () => {
+          let done = false;
+          resolve(() => {
+            if (done) return;
+            done = true;
+            this.active--;
+            this.schedule(0);
+          });
+        },
+      });
+      this.schedule(SLOT_GATHER_MS);
+    });
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.dispatch();
+    }, ms);
+  }
+
+  private dispatch(): void {
+    this.waiters.sort((a, b) => a.seq - b.seq);
+    while (this.active < this.limit() && this.waiters.length) {
+      this.active++;
+      this.waiters.shift()!.grant();
+    }
   }
 }
 
@@ -125,9 +156,9 @@ export class MigrationRunnerService {
     // Paused or canceled: the row stays as it is; resuming re-enqueues it.
     if (!job || job.state !== MigrationState.Running) return;
     this.limits.set(job.id, job.throttle.maxAssociations);
-    const slots = this.slots.get(job.id) ?? new Slots();
+    const slots = this.slots.get(job.id) ?? new Slots(() => this.limits.get(job.id) ?? 1);
     this.slots.set(job.id, slots);
-    const release = await slots.acquire(() => this.limits.get(job.id) ?? 1);
+    const release = await slots.acquire(row.seq);
     try {
       const current = await this.repo.get(job.id);
       if (!current || current.state !== MigrationState.Running) return;
@@ -152,7 +183,7 @@ export class MigrationRunnerService {
     const source = this.source(job);
     let instances: SourceInstance[] | undefined;
     try {
-      instances = await source.listInstances(row.studyIuid);
+      instances = await source.listInstances(row.studyIuid, job.source.retrieve === 'get');
       if (instances.length === 0) {
         await this.repo.fail(row.id, 'the source lists no instances for this study', 0, 0);
         return;
@@ -160,20 +191,24 @@ export class MigrationRunnerService {
       const sops = instances.map((i) => i.sopIuid);
       await this.repo.baseline(row.id, row.studyIuid, sops);
       let missing = await this.repo.missingInArchive(row.studyIuid, sops);
+      let sourceError: string | null = null;
+      const missingBefore = missing.length;
       if (missing.length) {
-        await this.retrieve(job, source, row.studyIuid, instances, missing);
+        sourceError = await this.retrieveReported(job, source, row.studyIuid, instances, missing);
         await this.repo.setState(row.id, MigrationStudyState.Verifying);
         missing = await this.repo.missingInArchive(row.studyIuid, sops);
         if (missing.length) {
           this.logger.warn(`migration ${job.id} study ${row.studyIuid}: ${missing.length} of ${sops.length} instances missing after retrieval, fetching again`);
           await this.repo.setState(row.id, MigrationStudyState.Retrieving);
-          await this.retrieve(job, source, row.studyIuid, instances, missing);
+          sourceError = (await this.retrieveReported(job, source, row.studyIuid, instances, missing)) ?? sourceError;
           await this.repo.setState(row.id, MigrationStudyState.Verifying);
           missing = await this.repo.missingInArchive(row.studyIuid, sops);
         }
       }
+      // The source refused and nothing came at all (e.g. it cannot reach us now): retry later.
+      if (missing.length && missing.length === missingBefore && sourceError) throw new DimseSourceError(sourceError);
       if (missing.length) {
-        const reason = `${missing.length} of ${sops.length} instances of the source are not in the archive after a re-fetch: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`;
+        const reason = `${missing.length} of ${sops.length} instances of the source are not in the archive after a re-fetch: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}${sourceError ? `; ${sourceError}` : ''}`;
         await this.repo.fail(row.id, reason, sops.length, missing.length);
         this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed: ${reason}`);
         return;
@@ -192,6 +227,21 @@ export class MigrationRunnerService {
       await this.repo.retryLater(row.id, message, next);
       this.logger.warn(`migration ${job.id} study ${row.studyIuid} attempt ${attempt} failed (retry at ${next.toISOString()}): ${message}`);
       throw new RetryableError(message);
+    }
+  }
+
+  /**
+   * Retrieve, reporting a failure status of the source instead of throwing: what arrived is
+   * verified against the database either way. Network errors (no association, abort) throw and
+   * make the attempt retry.
+   */
+  private async retrieveReported(job: MigrationJob, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<string | null> {
+    try {
+      await this.retrieve(job, source, studyIuid, all, missing);
+      return null;
+    } catch (e) {
+      if (e instanceof DimseSourceError) return e.message;
+      throw e;
     }
   }
 

@@ -78,5 +78,6 @@ describe('retrieve and instance identifiers', () => {
     expect(img[Tags.QueryRetrieveLevel]!.Value).toEqual(['IMAGE']);
     expect(img[Tags.SOPInstanceUID]!.Value).toEqual(['1.2.3.4']);
     expect(instanceQuery('1.2', '1.2.3')[Tags.SOPClassUID]).toEqual({ vr: 'UI' });
+    expect(instanceQuery('1.2', '1.2.3', false)[Tags.SOPClassUID]).toBeUndefined();
   });
 });

@@ -146,14 +146,18 @@ export function seriesQuery(studyIuid: string): DicomDict {
   };
 }
 
-/** IMAGE-level identifier for one series (SOP Instance and Class UIDs). */
-export function instanceQuery(studyIuid: string, seriesIuid: string): DicomDict {
+/**
+ * IMAGE-level identifier for one series: SOP Instance UIDs, and the SOP Class UIDs when asked
+ * (C-GET needs them for its presentation contexts; some sources read them from the stored file,
+ * so C-MOVE does not ask).
+ */
+export function instanceQuery(studyIuid: string, seriesIuid: string, withSopClass = true): DicomDict {
   return {
     [Tags.QueryRetrieveLevel]: { vr: 'CS', Value: ['IMAGE'] },
     [Tags.StudyInstanceUID]: { vr: 'UI', Value: [studyIuid] },
     [Tags.SeriesInstanceUID]: { vr: 'UI', Value: [seriesIuid] },
     [Tags.SOPInstanceUID]: { vr: 'UI' },
-    [Tags.SOPClassUID]: { vr: 'UI' },
+    ...(withSopClass ? { [Tags.SOPClassUID]: { vr: 'UI' } } : {}),
   };
 }
 
