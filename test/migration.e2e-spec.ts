@@ -6,8 +6,7 @@
  * duplicates nothing; kill -9 mid-migration and a restart reach the exact total; the measured
  * rate stays under the instances-per-second limit, also after it is lowered with PATCH.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -352,5 +351,51 @@ describe('migration from a legacy archive (Orthanc)', () => {
       ]),
     );
     await a.stop();
+  });
+  it('folder source: every file through the ingest pipeline, non-DICOM and truncated files failed with their reasons; a re-run skips', async () => {
+    const a = await startArchive();
+    const dir = mkdtempSync(path.join(tmpdir(), 'vna-migration-folder-'));
+    try {
+      const folderStudy = study('F1', '20210202', [['CT', 3], ['MR', 3]]);
+      const good = await generateStudies(path.join(dir, 'export'), [folderStudy]);
+      writeFileSync(path.join(dir, 'notes.txt'), 'not a DICOM file\n');
+      const whole = readFileSync(good[0]!.path);
+      writeFileSync(path.join(dir, 'export', 'truncated.dcm'), whole.subarray(0, whole.length - 100));
+      const bad = await api(a, 'POST', '/api/migrations', { name: 'nowhere', source: { kind: 'folder', path: path.join(dir, 'missing') } });
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.json.message)).toContain('source.path');
+      const relative = await api(a, 'POST', '/api/migrations', { name: 'relative', source: { kind: 'folder', path: 'export' } });
+      expect(relative.status).toBe(400);
+      expect(JSON.stringify(relative.json.message)).toContain('source.path');
+
+      const run1 = async () => {
+        const created = await api(a, 'POST', '/api/migrations', { name: 'folder import', source: { kind: 'folder', path: dir } });
+        expect(created.status).toBe(201);
+        const id = String(created.json.id);
+        const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+        expect(job.state).toBe('FAILED');
+        const rows = (await api(a, 'GET', `/api/migrations/${id}/report`)).json.studies as Json[];
+        expect(rows).toHaveLength(8);
+        const failed = rows.filter((r) => r.state === 'failed');
+        expect(failed.map((r) => r.filePath).sort()).toEqual(['export/truncated.dcm', 'notes.txt']);
+        for (const r of failed) expect(r.lastError).toMatch(/^not stored: /);
+        return { job, rows };
+      };
+      const first = await run1();
+      expect(first.rows.filter((r) => r.state === 'done')).toHaveLength(6);
+      expect((first.job.figures as { instances: Json }).instances).toMatchObject({ migrated: 6, skipped: 0, failed: 2 });
+      const stored = await archivedDatasets(a);
+      expect(stored).toEqual(new Map(good.map((f) => [f.sopInstanceUid, sha256(datasetBytes(readFileSync(f.path)))])));
+      for (const r of first.rows.filter((x) => x.state === 'done')) expect(r.studyIuid).toBe(folderStudy.studyUid);
+
+      const second = await run1();
+      expect(second.rows.filter((r) => r.state === 'skipped')).toHaveLength(6);
+      expect((second.job.figures as { instances: Json }).instances).toMatchObject({ migrated: 0, skipped: 6, failed: 2 });
+      const counts = await a.db.query(`SELECT (SELECT count(*)::int FROM instance) AS i, (SELECT count(*)::int FROM location) AS l`);
+      expect(counts.rows[0]).toEqual({ i: 6, l: 6 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await a.stop();
+    }
   });
 });

@@ -1,11 +1,21 @@
 import { MigrationState, MigrationStudyState } from '#vna/catalog';
 import { type VnaConfig, VNA_CONFIG } from '#vna/config';
 import { type DimseLogger, DimseStatusCode, type StoreHandler } from '#vna/dimse';
-import { failureReasonFor, IngestError, IngestService } from '#vna/ingest';
+import { failureReasonFor, IngestError, IngestErrorCode, IngestService } from '#vna/ingest';
 import { JobName, JobQueueService } from '#vna/jobs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { DimseSource, DimseSourceError, type SourceInstance } from './dimse-source.js';
-import { type LedgerEntry, type MigrationJob, MigrationRepository, TERMINAL_STUDY_STATES } from './migration.repository.js';
+import {
+  type DimseMigrationSource,
+  type FolderMigrationSource,
+  type LedgerEntry,
+  type MigrationJob,
+  MigrationRepository,
+  TERMINAL_STUDY_STATES,
+} from './migration.repository.js';
 import { planStudies, studyQueries } from './scope.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -115,8 +125,8 @@ export class MigrationRunnerService {
     };
   }
 
-  private source(job: MigrationJob): DimseSource {
-    return new DimseSource(job.source, this.config.aeTitle, this.dimseLog);
+  private dimse(src: DimseMigrationSource): DimseSource {
+    return new DimseSource(src, this.config.aeTitle, this.dimseLog);
   }
 
   /** Enqueue every open row of a RUNNING job, in migration order (dedup ids make it harmless). */
@@ -129,20 +139,22 @@ export class MigrationRunnerService {
   async handleEnumerate({ migrationId }: { migrationId: string }): Promise<void> {
     const job = await this.repo.get(migrationId);
     if (!job || job.state !== MigrationState.Scheduled) return;
+    const src = job.source;
+    if (src.kind === 'folder') return this.enumerateFolder(job, src);
     let studies;
     try {
-      studies = planStudies(await this.source(job).findStudies(studyQueries(job.scope)), job.scope, job.order);
+      studies = planStudies(await this.dimse(src).findStudies(studyQueries(job.scope)), job.scope, job.order);
     } catch (e) {
       const attempts = job.attempts + 1;
       const final = attempts >= MAX_ATTEMPTS;
-      const message = `enumeration at ${job.source.aeTitle}@${job.source.host}:${job.source.port} failed: ${(e as Error).message}`;
+      const message = `enumeration at ${src.aeTitle}@${src.host}:${src.port} failed: ${(e as Error).message}`;
       await this.repo.enumerationFailed(migrationId, message, attempts, final);
       this.logger.warn(`migration ${migrationId}: ${message}${final ? ' (giving up)' : ' (will retry)'}`);
       if (final) return;
       throw e;
     }
     const updated = await this.repo.recordEnumeration(migrationId, studies);
-    this.logger.log(`migration ${migrationId} "${job.name}": ${studies.length} studies in scope at ${job.source.aeTitle}`);
+    this.logger.log(`migration ${migrationId} "${job.name}": ${studies.length} studies in scope at ${src.aeTitle}`);
     if (updated?.state === MigrationState.Running) {
       await this.enqueueOpenRows(migrationId);
       await this.repo.completeIfDone(migrationId);
@@ -169,6 +181,71 @@ export class MigrationRunnerService {
     await this.repo.completeIfDone(job.id);
   }
 
+  /** Every regular file under the folder (recursively, sorted by path), one ledger row each. */
+  private async enumerateFolder(job: MigrationJob, src: FolderMigrationSource): Promise<void> {
+    let files: string[];
+    try {
+      const entries = await readdir(src.path, { recursive: true, withFileTypes: true });
+      files = entries
+        .filter((e) => e.isFile())
+        .map((e) => path.relative(src.path, path.join(e.parentPath, e.name)))
+        .sort();
+    } catch (e) {
+      const attempts = job.attempts + 1;
+      const final = attempts >= MAX_ATTEMPTS;
+      const message = `cannot list the folder ${src.path}: ${(e as Error).message}`;
+      await this.repo.enumerationFailed(job.id, message, attempts, final);
+      if (final) return;
+      throw e;
+    }
+    const updated = await this.repo.recordFiles(job.id, files);
+    this.logger.log(`migration ${job.id} "${job.name}": ${files.length} files in ${src.path}`);
+    if (updated?.state === MigrationState.Running) {
+      await this.enqueueOpenRows(job.id);
+      await this.repo.completeIfDone(job.id);
+    }
+  }
+
+  /**
+   * One file through IngestService as a Part 10 object. Not DICOM, truncated, without its UIDs,
+   * or unreadable: the row fails with the reason (a re-run would fail the same way). Storage or
+   * database trouble: retried.
+   */
+  private async migrateFile(job: MigrationJob, src: FolderMigrationSource, row: LedgerEntry): Promise<void> {
+    const attempt = await this.repo.beginAttempt(row.id);
+    const file = path.join(src.path, row.filePath);
+    try {
+      await this.throttleOf(job.id).take();
+      const data = createReadStream(file);
+      const opened = new Promise<void>((resolve, reject) => {
+        data.once('open', () => resolve());
+        data.once('error', reject);
+      });
+      await opened;
+      const result = await this.ingest.store({ data, kind: 'part10', sourceAe: `folder:${job.id}`.slice(0, 64) });
+      await this.ingest.senderDone([result.studyInstanceUid]);
+      const missing = await this.repo.missingInArchive(result.studyInstanceUid, [result.sopInstanceUid]);
+      if (missing.length) throw new Error(`${result.sopInstanceUid} is not in the archive after its store`);
+      await this.repo.finishFile(row.id, {
+        studyIuid: result.studyInstanceUid, sopIuid: result.sopInstanceUid, size: result.size, migrated: result.outcome !== 'identical',
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const permanent = e instanceof IngestError && e.code !== IngestErrorCode.OutOfResources;
+      const unreadable = typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'EPERM', 'ELOOP'].includes(code);
+      const message = (e as Error).message || String(e);
+      if (permanent || unreadable || attempt >= MAX_ATTEMPTS) {
+        const reason = permanent ? `not stored: ${message}` : unreadable ? `unreadable: ${message}` : `gave up after ${attempt} attempts: ${message}`;
+        await this.repo.fail(row.id, reason, 1, 1);
+        this.logger.warn(`migration ${job.id} file ${row.filePath}: ${reason}`);
+        return;
+      }
+      const next = new Date(Date.now() + 1000 * 2 ** (attempt - 1));
+      await this.repo.retryLater(row.id, message, next);
+      throw new RetryableError(message);
+    }
+  }
+
   private throttleOf(jobId: string): Throttle {
     let t = this.throttles.get(jobId);
     if (!t) {
@@ -179,11 +256,13 @@ export class MigrationRunnerService {
   }
 
   private async migrateStudy(job: MigrationJob, row: LedgerEntry): Promise<void> {
+    const src = job.source;
+    if (src.kind === 'folder') return this.migrateFile(job, src, row);
     const attempt = await this.repo.beginAttempt(row.id);
-    const source = this.source(job);
+    const source = this.dimse(src);
     let instances: SourceInstance[] | undefined;
     try {
-      instances = await source.listInstances(row.studyIuid, job.source.retrieve === 'get');
+      instances = await source.listInstances(row.studyIuid, src.retrieve === 'get');
       if (instances.length === 0) {
         await this.repo.fail(row.id, 'the source lists no instances for this study', 0, 0);
         return;
@@ -194,13 +273,13 @@ export class MigrationRunnerService {
       let sourceError: string | null = null;
       const missingBefore = missing.length;
       if (missing.length) {
-        sourceError = await this.retrieveReported(job, source, row.studyIuid, instances, missing);
+        sourceError = await this.retrieveReported(job, src, source, row.studyIuid, instances, missing);
         await this.repo.setState(row.id, MigrationStudyState.Verifying);
         missing = await this.repo.missingInArchive(row.studyIuid, sops);
         if (missing.length) {
           this.logger.warn(`migration ${job.id} study ${row.studyIuid}: ${missing.length} of ${sops.length} instances missing after retrieval, fetching again`);
           await this.repo.setState(row.id, MigrationStudyState.Retrieving);
-          sourceError = (await this.retrieveReported(job, source, row.studyIuid, instances, missing)) ?? sourceError;
+          sourceError = (await this.retrieveReported(job, src, source, row.studyIuid, instances, missing)) ?? sourceError;
           await this.repo.setState(row.id, MigrationStudyState.Verifying);
           missing = await this.repo.missingInArchive(row.studyIuid, sops);
         }
@@ -235,9 +314,9 @@ export class MigrationRunnerService {
    * verified against the database either way. Network errors (no association, abort) throw and
    * make the attempt retry.
    */
-  private async retrieveReported(job: MigrationJob, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<string | null> {
+  private async retrieveReported(job: MigrationJob, src: DimseMigrationSource, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<string | null> {
     try {
-      await this.retrieve(job, source, studyIuid, all, missing);
+      await this.retrieve(job, src, source, studyIuid, all, missing);
       return null;
     } catch (e) {
       if (e instanceof DimseSourceError) return e.message;
@@ -245,7 +324,7 @@ export class MigrationRunnerService {
     }
   }
 
-  private async retrieve(job: MigrationJob, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<void> {
+  private async retrieve(job: MigrationJob, src: DimseMigrationSource, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<void> {
     const throttle = this.throttleOf(job.id);
     await throttle.take(); // reads the current limit; the first object's token
     let firstToken = true;
@@ -262,12 +341,12 @@ export class MigrationRunnerService {
     const wanted = new Set(missing);
     const subset = all.filter((i) => wanted.has(i.sopIuid));
     const partial = subset.length < all.length;
-    if (job.source.retrieve === 'move') {
+    if (src.retrieve === 'move') {
       // Throttled C-MOVE: one instance per C-MOVE, each after its token (the objects arrive at our listener).
       await source.move(studyIuid, partial || throttle.limited ? subset : null, take);
       return;
     }
-    const sourceAe = job.source.aeTitle;
+    const sourceAe = src.aeTitle;
     const onStore: StoreHandler = async (req, dataset) => {
       await take();
       try {

@@ -36,23 +36,33 @@ function IsDicomUidEach(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
-/** A legacy archive reached over DIMSE. */
-export class DimseSourceDto {
-  @IsIn(['dimse'], { message: 'source.kind must be "dimse"' })
-  kind: 'dimse';
+const isDimse = (o: { kind?: unknown }) => o.kind === 'dimse';
+const isFolder = (o: { kind?: unknown }) => o.kind === 'folder';
 
-  @Transform(trim) @IsAeTitle()
-  aeTitle: string;
+/**
+ * Where to migrate from: a legacy archive reached over DIMSE (`aeTitle`, `host`, `port`,
+ * `retrieve`), or a folder of DICOM files on this host (`path`).
+ */
+export class MigrationSourceDto {
+  @IsIn(['dimse', 'folder'], { message: 'source.kind must be "dimse" or "folder"' })
+  kind: 'dimse' | 'folder';
 
-  @Transform(trim) @IsHost()
-  host: string;
+  @ValidateIf(isDimse) @Transform(trim) @IsAeTitle()
+  aeTitle?: string;
 
-  @IsInt() @Min(1) @Max(65535)
-  port: number;
+  @ValidateIf(isDimse) @Transform(trim) @IsHost()
+  host?: string;
+
+  @ValidateIf(isDimse) @IsInt() @Min(1) @Max(65535)
+  port?: number;
 
   /** move: C-MOVE to this archive's AE title (the source must know it as a destination); get: C-GET. */
-  @IsIn(['move', 'get'])
-  retrieve: 'move' | 'get';
+  @ValidateIf(isDimse) @IsIn(['move', 'get'])
+  retrieve?: 'move' | 'get';
+
+  /** folder: an absolute path on the archive's host; every file under it is imported. */
+  @ValidateIf(isFolder) @IsString() @Matches(/^\//, { message: 'path must be an absolute path' }) @Length(1, 4096)
+  path?: string;
 }
 
 const DATE = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
@@ -92,8 +102,8 @@ export class CreateMigrationDto {
   @Transform(trim) @IsString() @Length(1, 200)
   name: string;
 
-  @IsDefined() @ValidateNested() @Type(() => DimseSourceDto)
-  source: DimseSourceDto;
+  @IsDefined() @ValidateNested() @Type(() => MigrationSourceDto)
+  source: MigrationSourceDto;
 
   @IsOptional() @ValidateNested() @Type(() => MigrationScopeDto)
   scope?: MigrationScopeDto;

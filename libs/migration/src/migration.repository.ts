@@ -5,7 +5,9 @@ import type { DataSource } from 'typeorm';
 import type { LedgerRow } from './report.js';
 import type { MigrationScope, SourceStudy, StudyOrder } from './scope.js';
 
-export type MigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get' };
+export type DimseMigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get' };
+export type FolderMigrationSource = { kind: 'folder'; path: string };
+export type MigrationSource = DimseMigrationSource | FolderMigrationSource;
 
 export interface MigrationThrottle {
   maxAssociations: number;
@@ -79,6 +81,7 @@ function toLedger(r: Row): LedgerEntry {
     migrationId: String(r.migration_fk),
     seq: r.seq as number,
     studyIuid: r.study_iuid as string,
+    filePath: r.file_path as string,
     studyDate: r.study_date as string,
     patientId: r.patient_id as string,
     accessionNumber: r.accession_number as string,
@@ -174,7 +177,7 @@ export class MigrationRepository {
           `INSERT INTO migration_study (migration_fk, seq, study_iuid, study_date, patient_id, accession_number, expected_instances)
            SELECT $1, s.seq, s.uid, s.date, s.pid, s.acc, s.n
              FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) AS s(seq, uid, date, pid, acc, n)
-           ON CONFLICT (migration_fk, study_iuid) DO NOTHING`,
+           ON CONFLICT (migration_fk, study_iuid, file_path) DO NOTHING`,
           [id, chunk.map((_, k) => i + k + 1), chunk.map((s) => s.studyIuid), chunk.map((s) => s.studyDate), chunk.map((s) => s.patientId),
             chunk.map((s) => s.accessionNumber), chunk.map((s) => s.numInstances)],
         );
@@ -186,6 +189,46 @@ export class MigrationRepository {
         [id],
       ));
       return rows[0] ? toJob(rows[0]) : null;
+    });
+  }
+
+  /** A folder's files into the ledger (one row per file, idempotent), then SCHEDULED → RUNNING. */
+  async recordFiles(id: string, files: string[]): Promise<MigrationJob | null> {
+    return this.db.transaction(async (m) => {
+      for (let i = 0; i < files.length; i += 500) {
+        const chunk = files.slice(i, i + 500);
+        await m.query(
+          `INSERT INTO migration_study (migration_fk, seq, study_iuid, file_path, expected_instances)
+           SELECT $1, f.seq, '', f.path, 1 FROM unnest($2::int[], $3::text[]) AS f(seq, path)
+           ON CONFLICT (migration_fk, study_iuid, file_path) DO NOTHING`,
+          [id, chunk.map((_, k) => i + k + 1), chunk],
+        );
+      }
+      const rows = rowsOf(await m.query(
+        `UPDATE migration_job SET started_at = COALESCE(started_at, now()), updated_at = now(), last_error = NULL,
+                state = CASE WHEN state = 'SCHEDULED' THEN 'RUNNING' ELSE state END
+          WHERE id = $1 RETURNING *`,
+        [id],
+      ));
+      return rows[0] ? toJob(rows[0]) : null;
+    });
+  }
+
+  /** A file stored: its instance accounted for, the row done (new or replaced) or skipped (identical). */
+  async finishFile(ledgerId: string, r: { studyIuid: string; sopIuid: string; size: number; migrated: boolean }): Promise<void> {
+    await this.db.transaction(async (m) => {
+      await m.query(
+        `INSERT INTO migration_instance (study_fk, sop_iuid, outcome, size_bytes, stored_at) VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT DO NOTHING`,
+        [ledgerId, r.sopIuid, r.migrated ? 'migrated' : 'skipped', r.size],
+      );
+      await m.query(
+        `UPDATE migration_study SET study_iuid = $2, state = $3, expected_instances = 1,
+                migrated_instances = $4, skipped_instances = $5, failed_instances = 0, bytes = $6,
+                started_at = COALESCE(started_at, now()), last_error = NULL, next_attempt_at = NULL, finished_at = now(), updated_at = now()
+          WHERE id = $1`,
+        [ledgerId, r.studyIuid, r.migrated ? 'done' : 'skipped', r.migrated ? 1 : 0, r.migrated ? 0 : 1, r.migrated ? r.size : 0],
+      );
     });
   }
 

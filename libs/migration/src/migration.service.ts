@@ -1,8 +1,10 @@
 import { MigrationState } from '#vna/catalog';
 import { JobName, JobQueueService } from '#vna/jobs';
 import { Injectable, Logger } from '@nestjs/common';
-import type { CreateMigrationDto, MigrationThrottleDto } from './migration.dto.js';
-import { type MigrationJob, MigrationRepository } from './migration.repository.js';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { CreateMigrationDto, MigrationSourceDto, MigrationThrottleDto } from './migration.dto.js';
+import { type MigrationJob, MigrationRepository, type MigrationSource } from './migration.repository.js';
 import { MigrationRunnerService } from './migration-runner.service.js';
 import { figures, type LedgerRow, type MigrationFigures, reportCsv } from './report.js';
 
@@ -59,14 +61,25 @@ export class MigrationService {
     }
     const job = await this.repo.create({
       name: dto.name,
-      source: { kind: 'dimse', aeTitle: dto.source.aeTitle, host: dto.source.host, port: dto.source.port, retrieve: dto.source.retrieve },
+      source: await this.sourceOf(dto.source),
       scope,
       order,
       throttle: { maxAssociations: dto.throttle?.maxAssociations ?? 2, maxInstancesPerSecond: dto.throttle?.maxInstancesPerSecond ?? null },
     });
-    this.logger.log(`migration ${job.id} "${job.name}" from ${job.source.aeTitle}@${job.source.host}:${job.source.port} scheduled`);
+    const from = job.source.kind === 'dimse' ? `${job.source.aeTitle}@${job.source.host}:${job.source.port}` : job.source.path;
+    this.logger.log(`migration ${job.id} "${job.name}" from ${from} scheduled`);
     await this.jobs.queue({ name: JobName.MigrationEnumerate, data: { migrationId: job.id } }, { coalesce: false });
     return this.view(job);
+  }
+
+  private async sourceOf(dto: MigrationSourceDto): Promise<MigrationSource> {
+    if (dto.kind === 'dimse') {
+      return { kind: 'dimse', aeTitle: dto.aeTitle!, host: dto.host!, port: dto.port!, retrieve: dto.retrieve! };
+    }
+    const dir = path.resolve(dto.path!);
+    const st = await stat(dir).catch(() => null);
+    if (!st?.isDirectory()) throw new MigrationError(MigrationErrorCode.Invalid, `source.path ${dir} is not a directory on the archive's host`);
+    return { kind: 'folder', path: dir };
   }
 
   async list(): Promise<MigrationView[]> {

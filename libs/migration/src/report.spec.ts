@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { csvField, figures, type LedgerRow, reportCsv } from './report.js';
 
 const row = (over: Partial<LedgerRow>): LedgerRow => ({
-  id: '1', seq: 1, studyIuid: '1.2.3', studyDate: '20240101', patientId: 'P1', accessionNumber: 'A1', state: 'pending',
+  id: '1', seq: 1, studyIuid: '1.2.3', filePath: '', studyDate: '20240101', patientId: 'P1', accessionNumber: 'A1', state: 'pending',
   expectedInstances: null, migratedInstances: 0, skippedInstances: 0, failedInstances: 0, bytes: 0, attempts: 0,
   lastError: null, nextAttemptAt: null, startedAt: null, finishedAt: null, ...over,
 });
@@ -37,9 +37,9 @@ describe('CSV report', () => {
       row({ seq: 2, studyIuid: '1.2.4', state: 'failed', lastError: 'missing: 1.2, "x"\nmore', attempts: 5 }),
     ]);
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('seq,study_instance_uid,study_date,patient_id,accession_number,state,expected_instances,migrated_instances,skipped_instances,failed_instances,bytes,attempts,started_at,finished_at,last_error');
-    expect(lines[1]).toBe('1,1.2.3,20240101,P1,A1,done,2,2,0,0,10,1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:01.000Z,');
-    expect(csv).toContain('2,1.2.4,20240101,P1,A1,failed,,0,0,0,0,5,,,"missing: 1.2, ""x""\nmore"');
+    expect(lines[0]).toBe('seq,study_instance_uid,file_path,study_date,patient_id,accession_number,state,expected_instances,migrated_instances,skipped_instances,failed_instances,bytes,attempts,started_at,finished_at,last_error');
+    expect(lines[1]).toBe('1,1.2.3,,20240101,P1,A1,done,2,2,0,0,10,1,2026-01-01T00:00:00.000Z,2026-01-01T00:00:01.000Z,');
+    expect(csv).toContain('2,1.2.4,,20240101,P1,A1,failed,,0,0,0,0,5,,,"missing: 1.2, ""x""\nmore"');
     expect(csv.endsWith('\r\n')).toBe(true);
   });
 

@@ -6,6 +6,8 @@ export interface LedgerRow {
   id: string;
   seq: number;
   studyIuid: string;
+  /** Folder sources: the file (relative to the folder). */
+  filePath: string;
   studyDate: string;
   patientId: string;
   accessionNumber: string;
@@ -82,7 +84,7 @@ export function figures(rows: LedgerRow[], now = new Date()): MigrationFigures {
 const round = (x: number) => Math.round(x * 100) / 100;
 
 export const CSV_COLUMNS = [
-  'seq', 'study_instance_uid', 'study_date', 'patient_id', 'accession_number', 'state',
+  'seq', 'study_instance_uid', 'file_path', 'study_date', 'patient_id', 'accession_number', 'state',
   'expected_instances', 'migrated_instances', 'skipped_instances', 'failed_instances', 'bytes',
   'attempts', 'started_at', 'finished_at', 'last_error',
 ] as const;
@@ -98,7 +100,7 @@ export function reportCsv(rows: LedgerRow[]): string {
   const lines = [CSV_COLUMNS.join(',')];
   for (const r of rows) {
     lines.push(
-      [r.seq, r.studyIuid, r.studyDate, r.patientId, r.accessionNumber, r.state, r.expectedInstances, r.migratedInstances,
+      [r.seq, r.studyIuid, r.filePath, r.studyDate, r.patientId, r.accessionNumber, r.state, r.expectedInstances, r.migratedInstances,
         r.skippedInstances, r.failedInstances, r.bytes, r.attempts, r.startedAt, r.finishedAt, r.lastError]
         .map(csvField)
         .join(','),

@@ -46,6 +46,8 @@ export class MigrationStudyEntity {
   @Column({ name: 'migration_fk', type: 'bigint' }) migrationFk: string;
   @Column({ type: 'integer' }) seq: number;
   @Column({ name: 'study_iuid', type: 'text' }) studyIuid: string;
+  /** Folder sources: the file, relative to the folder (one row per file). */
+  @Column({ name: 'file_path', type: 'text' }) filePath: string;
   @Column({ name: 'study_date', type: 'text' }) studyDate: string;
   @Column({ name: 'patient_id', type: 'text' }) patientId: string;
   @Column({ name: 'accession_number', type: 'text' }) accessionNumber: string;

@@ -3,6 +3,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * Migration jobs from legacy archives (issue 6): the job, its ledger (one row per source study)
  * and the instances each ledger row accounted for (the link from a migrated instance to its job).
+ * A folder source has one ledger row per file (file_path; study_iuid is filled in once stored).
  */
 export class MigrationJobs1796300000000 implements MigrationInterface {
   name = 'MigrationJobs1796300000000';
@@ -34,6 +35,7 @@ export class MigrationJobs1796300000000 implements MigrationInterface {
         migration_fk        bigint NOT NULL REFERENCES migration_job (id) ON DELETE CASCADE,
         seq                 integer NOT NULL,
         study_iuid          text NOT NULL,
+        file_path           text NOT NULL DEFAULT '',
         study_date          text NOT NULL DEFAULT '',
         patient_id          text NOT NULL DEFAULT '',
         accession_number    text NOT NULL DEFAULT '',
@@ -50,7 +52,7 @@ export class MigrationJobs1796300000000 implements MigrationInterface {
         started_at          timestamptz,
         finished_at         timestamptz,
         updated_at          timestamptz NOT NULL DEFAULT now(),
-        CONSTRAINT uq_migration_study UNIQUE (migration_fk, study_iuid)
+        CONSTRAINT uq_migration_study UNIQUE (migration_fk, study_iuid, file_path)
       )`);
     await q.query(`CREATE INDEX ix_migration_study_state ON migration_study (migration_fk, state, seq)`);
     await q.query(`
