@@ -398,4 +398,36 @@ describe('migration from a legacy archive (Orthanc)', () => {
       await a.stop();
     }
   });
+  it('time windows: outside its window a job migrates nothing; a PATCHed window lets it run', async () => {
+    const a = await startArchive();
+    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+    const now = Date.now();
+    // A window that starts 2 hours from now and lasts one hour (UTC).
+    const later = { start: hhmm(new Date(now + 2 * 3600_000)), end: hhmm(new Date(now + 3 * 3600_000)) };
+    const bad = await api(a, 'POST', '/api/migrations', { name: 'x', source: source('move'), throttle: { windows: [{ start: '25:00', end: '06:00' }] } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.json.message)).toContain('throttle.windows.0.start');
+    const badTz = await api(a, 'POST', '/api/migrations', { name: 'x', source: source('move'), throttle: { timeZone: 'Mars/Olympus' } });
+    expect(badTz.status).toBe(400);
+    expect(JSON.stringify(badTz.json.message)).toContain('throttle.timeZone');
+
+    const created = await api(a, 'POST', '/api/migrations', { name: 'nights only', source: source('move'), throttle: { windows: [later], timeZone: 'UTC' } });
+    expect(created.status).toBe(201);
+    const id = String(created.json.id);
+    await waitState(a, id, ['RUNNING']);
+    // Several reconciler passes (every 2 s here) offer the rows; none may start.
+    await sleep(5000);
+    const ledger = await a.db.query(`SELECT state, attempts FROM migration_study WHERE migration_fk = $1`, [id]);
+    expect(ledger.rows).toHaveLength(4);
+    expect(ledger.rows.every((r: { state: string; attempts: number }) => r.state === 'pending' && r.attempts === 0)).toBe(true);
+    expect((await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n).toBe(0);
+
+    const patched = await api(a, 'PATCH', `/api/migrations/${id}`, { throttle: { windows: [{ start: '00:00', end: '00:00' }] } });
+    expect(patched.status).toBe(200);
+    expect((patched.json.throttle as Json).windows).toEqual([{ start: '00:00', end: '00:00' }]);
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('COMPLETED');
+    expect(await archivedDatasets(a)).toEqual(expected);
+    await a.stop();
+  });
 });

@@ -7,3 +7,4 @@ export * from './migration.dto.js';
 export * from './migration.service.js';
 export * from './migration-runner.service.js';
 export * from './migration.module.js';
+export * from './time-windows.js';

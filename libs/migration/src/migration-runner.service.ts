@@ -17,6 +17,7 @@ import {
   TERMINAL_STUDY_STATES,
 } from './migration.repository.js';
 import { planStudies, studyQueries } from './scope.js';
+import { inWindows } from './time-windows.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Attempts per ledger row (and per enumeration) before it is marked failed. */
@@ -167,6 +168,8 @@ export class MigrationRunnerService {
     const job = await this.repo.get(row.migrationId);
     // Paused or canceled: the row stays as it is; resuming re-enqueues it.
     if (!job || job.state !== MigrationState.Running) return;
+    // Outside the job's time windows: the row stays pending; the reconciler offers it again.
+    if (!inWindows(new Date(), job.throttle.windows, job.throttle.timeZone)) return;
     this.limits.set(job.id, job.throttle.maxAssociations);
     const slots = this.slots.get(job.id) ?? new Slots(() => this.limits.get(job.id) ?? 1);
     this.slots.set(job.id, slots);

@@ -21,6 +21,8 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 
+import { HHMM, isTimeZone } from './time-windows.js';
+
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
 function IsDicomUidEach(options?: ValidationOptions): PropertyDecorator {
@@ -87,7 +89,30 @@ export class MigrationScopeDto {
   studyInstanceUids?: string[];
 }
 
+export class TimeWindowDto {
+  @Matches(HHMM, { message: 'start must be HH:MM (00:00-23:59)' })
+  start: string;
+
+  @Matches(HHMM, { message: 'end must be HH:MM (00:00-23:59)' })
+  end: string;
+}
+
+function IsTimeZone(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    { name: 'isTimeZone', validator: { validate: (v: unknown) => isTimeZone(v), defaultMessage: (a) => `${a?.property} must be an IANA time zone (e.g. Europe/Berlin)` } },
+    options,
+  );
+}
+
 export class MigrationThrottleDto {
+  /** Run only inside these windows (e.g. nights: [{start: '20:00', end: '06:00'}]); [] = always. */
+  @IsOptional() @IsArray() @ArrayMaxSize(24) @ValidateNested({ each: true }) @Type(() => TimeWindowDto)
+  windows?: TimeWindowDto[];
+
+  /** Time zone of the windows (default UTC). */
+  @IsOptional() @IsTimeZone()
+  timeZone?: string;
+
   /** Associations the job may hold open at the source at once (default 2). */
   @IsOptional() @IsInt() @Min(1) @Max(64)
   maxAssociations?: number;

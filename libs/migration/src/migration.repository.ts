@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import type { LedgerRow } from './report.js';
 import type { MigrationScope, SourceStudy, StudyOrder } from './scope.js';
+import type { TimeWindow } from './time-windows.js';
 
 export type DimseMigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get' };
 export type FolderMigrationSource = { kind: 'folder'; path: string };
@@ -13,6 +14,10 @@ export interface MigrationThrottle {
   maxAssociations: number;
   /** null: unlimited. */
   maxInstancesPerSecond: number | null;
+  /** When the job may run; empty: always. */
+  windows: TimeWindow[];
+  /** IANA time zone of the windows. */
+  timeZone: string;
 }
 
 export interface MigrationJob {
@@ -64,6 +69,8 @@ function toJob(r: Row): MigrationJob {
     throttle: {
       maxAssociations: r.max_associations as number,
       maxInstancesPerSecond: r.max_instances_per_second === null ? null : Number(r.max_instances_per_second),
+      windows: (r.windows as TimeWindow[] | null) ?? [],
+      timeZone: (r.time_zone as string | null) ?? 'UTC',
     },
     state: r.state as MigrationState,
     attempts: r.attempts as number,
@@ -106,9 +113,10 @@ export class MigrationRepository {
 
   async create(job: NewMigrationJob): Promise<MigrationJob> {
     const rows = rowsOf(await this.db.query(
-      `INSERT INTO migration_job (name, source, scope, study_order, max_associations, max_instances_per_second)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-      [job.name, JSON.stringify(job.source), JSON.stringify(job.scope), job.order, job.throttle.maxAssociations, job.throttle.maxInstancesPerSecond],
+      `INSERT INTO migration_job (name, source, scope, study_order, max_associations, max_instances_per_second, windows, time_zone)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+      [job.name, JSON.stringify(job.source), JSON.stringify(job.scope), job.order, job.throttle.maxAssociations, job.throttle.maxInstancesPerSecond,
+        JSON.stringify(job.throttle.windows), job.throttle.timeZone],
     ));
     return toJob(rows[0]!);
   }
@@ -143,9 +151,12 @@ export class MigrationRepository {
     const rows = rowsOf(await this.db.query(
       `UPDATE migration_job SET updated_at = now(),
               max_associations = COALESCE($2::int, max_associations),
-              max_instances_per_second = CASE WHEN $3::boolean THEN $4::double precision ELSE max_instances_per_second END
+              max_instances_per_second = CASE WHEN $3::boolean THEN $4::double precision ELSE max_instances_per_second END,
+              windows = COALESCE($5::jsonb, windows),
+              time_zone = COALESCE($6::text, time_zone)
         WHERE id = $1 RETURNING *`,
-      [id, t.maxAssociations ?? null, 'maxInstancesPerSecond' in t, t.maxInstancesPerSecond ?? null],
+      [id, t.maxAssociations ?? null, 'maxInstancesPerSecond' in t, t.maxInstancesPerSecond ?? null,
+        t.windows ? JSON.stringify(t.windows) : null, t.timeZone ?? null],
     ));
     return rows[0] ? toJob(rows[0]) : null;
   }

@@ -4,7 +4,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CreateMigrationDto, MigrationSourceDto, MigrationThrottleDto } from './migration.dto.js';
-import { type MigrationJob, MigrationRepository, type MigrationSource } from './migration.repository.js';
+import { type MigrationJob, MigrationRepository, type MigrationSource, type MigrationThrottle } from './migration.repository.js';
 import { MigrationRunnerService } from './migration-runner.service.js';
 import { figures, type LedgerRow, type MigrationFigures, reportCsv } from './report.js';
 
@@ -64,7 +64,12 @@ export class MigrationService {
       source: await this.sourceOf(dto.source),
       scope,
       order,
-      throttle: { maxAssociations: dto.throttle?.maxAssociations ?? 2, maxInstancesPerSecond: dto.throttle?.maxInstancesPerSecond ?? null },
+      throttle: {
+        maxAssociations: dto.throttle?.maxAssociations ?? 2,
+        maxInstancesPerSecond: dto.throttle?.maxInstancesPerSecond ?? null,
+        windows: (dto.throttle?.windows ?? []).map(({ start, end }) => ({ start, end })),
+        timeZone: dto.throttle?.timeZone ?? 'UTC',
+      },
     });
     const from = job.source.kind === 'dimse' ? `${job.source.aeTitle}@${job.source.host}:${job.source.port}` : job.source.path;
     this.logger.log(`migration ${job.id} "${job.name}" from ${from} scheduled`);
@@ -126,7 +131,9 @@ export class MigrationService {
 
   async setThrottle(id: string, throttle: MigrationThrottleDto): Promise<MigrationView> {
     await this.load(id);
-    const t: { maxAssociations?: number; maxInstancesPerSecond?: number | null } = {};
+    const t: Partial<MigrationThrottle> = {};
+    if (throttle.windows !== undefined) t.windows = throttle.windows.map(({ start, end }) => ({ start, end }));
+    if (throttle.timeZone !== undefined) t.timeZone = throttle.timeZone;
     if (throttle.maxAssociations !== undefined) t.maxAssociations = throttle.maxAssociations;
     if (throttle.maxInstancesPerSecond !== undefined) t.maxInstancesPerSecond = throttle.maxInstancesPerSecond;
     const job = await this.repo.setThrottle(id, t);

@@ -30,6 +30,9 @@ export class MigrationJobEntity {
   @Column({ name: 'study_order', type: 'text' }) studyOrder: string;
   @Column({ name: 'max_associations', type: 'integer' }) maxAssociations: number;
   @Column({ name: 'max_instances_per_second', type: 'double precision', nullable: true }) maxInstancesPerSecond: number | null;
+  /** Time windows the job may run in (`[{start: 'HH:MM', end: 'HH:MM'}]`, in time_zone); empty: always. */
+  @Column({ type: 'jsonb' }) windows: Array<{ start: string; end: string }>;
+  @Column({ name: 'time_zone', type: 'text' }) timeZone: string;
   @Column({ type: 'text' }) state: MigrationState;
   @Column({ type: 'integer' }) attempts: number;
   @Column({ name: 'last_error', type: 'text', nullable: true }) lastError: string | null;

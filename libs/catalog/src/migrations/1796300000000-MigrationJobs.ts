@@ -19,6 +19,8 @@ export class MigrationJobs1796300000000 implements MigrationInterface {
                                  CHECK (study_order IN ('newest-first', 'oldest-first', 'list')),
         max_associations         integer NOT NULL DEFAULT 2 CHECK (max_associations BETWEEN 1 AND 64),
         max_instances_per_second double precision CHECK (max_instances_per_second > 0),
+        windows                  jsonb NOT NULL DEFAULT '[]',
+        time_zone                text NOT NULL DEFAULT 'UTC',
         state                    text NOT NULL DEFAULT 'SCHEDULED'
                                  CHECK (state IN ('SCHEDULED', 'RUNNING', 'PAUSED', 'CANCELED', 'COMPLETED', 'FAILED')),
         attempts                 integer NOT NULL DEFAULT 0,
