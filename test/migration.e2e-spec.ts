@@ -430,4 +430,32 @@ describe('migration from a legacy archive (Orthanc)', () => {
     expect(await archivedDatasets(a)).toEqual(expected);
     await a.stop();
   });
+  it('pausing a throttled C-MOVE stops between instances; resume completes the study exactly', async () => {
+    const a = await startArchive();
+    const m3 = studies[2]!;
+    const created = await api(a, 'POST', '/api/migrations', {
+      name: 'slow', source: source('move'), order: 'list', scope: { studyInstanceUids: [m3.studyUid] }, throttle: { maxInstancesPerSecond: 2 },
+    });
+    const id = String(created.json.id);
+    const count = async () => (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+    for (let i = 0; i < 2400 && (await count()) < 1; i++) await sleep(25);
+    expect((await api(a, 'POST', `/api/migrations/${id}/pause`)).json.state).toBe('PAUSED');
+    let row: { state: string } = { state: '' };
+    for (let i = 0; i < 600; i++) {
+      row = (await a.db.query(`SELECT state FROM migration_study WHERE migration_fk = $1`, [id])).rows[0];
+      if (row.state === 'pending') break;
+      await sleep(50);
+    }
+    expect(row.state).toBe('pending');
+    const stoppedAt = await count();
+    expect(stoppedAt).toBeLessThan(5);
+    await api(a, 'PATCH', `/api/migrations/${id}`, { throttle: { maxInstancesPerSecond: null } });
+    expect((await api(a, 'POST', `/api/migrations/${id}/resume`)).status).toBe(200);
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('COMPLETED');
+    expect((job.figures as { instances: Json }).instances).toMatchObject({ expected: 5, migrated: 5, skipped: 0 });
+    const m3Files = files.filter((f) => f.path.includes(m3.studyUid));
+    expect(await archivedDatasets(a)).toEqual(new Map(m3Files.map((f) => [f.sopInstanceUid, expected.get(f.sopInstanceUid)!])));
+    await a.stop();
+  });
 });

@@ -99,6 +99,9 @@ class Throttle {
 
 class RetryableError extends Error {}
 
+/** The job was paused or canceled, or its time window closed, between two instances of a study. */
+class StoppedError extends Error {}
+
 /**
  * Runs migration jobs: enumerates a job's studies at the source into the ledger, then migrates
  * each ledger row (retrieve → verify → done/failed). Every object enters through IngestService,
@@ -298,6 +301,11 @@ export class MigrationRunnerService {
       const done = await this.repo.finish(row.id, row.studyIuid, sops);
       this.logger.log(`migration ${job.id} study ${row.studyIuid}: ${done?.state} (${done?.migratedInstances} migrated, ${done?.skippedInstances} already here)`);
     } catch (e) {
+      if (e instanceof StoppedError) {
+        await this.repo.setState(row.id, MigrationStudyState.Pending);
+        this.logger.log(`migration ${job.id} study ${row.studyIuid}: stopped between instances (${e.message}); stays pending`);
+        return;
+      }
       const message = (e as Error).message || String(e);
       if (attempt >= MAX_ATTEMPTS) {
         await this.repo.fail(row.id, `gave up after ${attempt} attempts: ${message}`, instances?.length ?? null, 0);
@@ -345,8 +353,15 @@ export class MigrationRunnerService {
     const subset = all.filter((i) => wanted.has(i.sopIuid));
     const partial = subset.length < all.length;
     if (src.retrieve === 'move') {
-      // Throttled C-MOVE: one instance per C-MOVE, each after its token (the objects arrive at our listener).
-      await source.move(studyIuid, partial || throttle.limited ? subset : null, take);
+      // Throttled C-MOVE: one instance per C-MOVE, each after its token (the objects arrive at our
+      // listener). Between instances, a pause, cancel or closed window stops the study (it stays pending).
+      const beforeEach = async () => {
+        await take();
+        const now = await this.repo.get(job.id);
+        if (!now || now.state !== MigrationState.Running) throw new StoppedError(`job ${now?.state ?? 'gone'}`);
+        if (!inWindows(new Date(), now.throttle.windows, now.throttle.timeZone)) throw new StoppedError('outside its time windows');
+      };
+      await source.move(studyIuid, partial || throttle.limited ? subset : null, beforeEach);
       return;
     }
     const sourceAe = src.aeTitle;
