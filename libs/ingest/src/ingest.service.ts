@@ -195,13 +195,13 @@ export class IngestService {
    * (`STUDY_RECEIVED` per study: who, how, how many instances). Never throws: indexing is
    * covered by the reconciler, and a lost audit entry is logged.
    */
-  async senderDone(received: Map<string, number>, who: { actor: string; via: 'C-STORE' | 'STOW-RS' }): Promise<void> {
+  async senderDone(received: Map<string, number>, who: { actor: string; via: 'C-STORE' | 'STOW-RS' | 'C-GET' | 'FOLDER' }): Promise<void> {
     if (received.size === 0) return;
     const jobs = [...received.keys()].map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } }) as const);
     await Promise.all([
       this.jobs.runNow(jobs).catch((e) => this.logger.warn(`could not start indexing of ${jobs.length} study(ies) at once: ${e}`)),
       this.audit
-        .append([...received].map(([studyIuid, instances]) => ({ type: 'STUDY_RECEIVED', actor: who.actor, studyIuid, detail: { via: who.via, instances } })))
+        .append([...received].filter(([, n]) => n > 0).map(([studyIuid, instances]) => ({ type: 'STUDY_RECEIVED', actor: who.actor, studyIuid, detail: { via: who.via, instances } })))
         .catch((e) => this.logger.warn(`audit of ${received.size} received study(ies) from ${who.actor} not written: ${e}`)),
     ]);
   }

@@ -24,8 +24,9 @@ export class JobQueueService {
     @Optional() @Inject(JOB_DELAYS) delays?: JobDelays,
     @Optional() @InjectQueue(QueueName.Retention) retention?: Queue,
     @Optional() @InjectQueue(QueueName.Tiering) tiering?: Queue,
+    @Optional() @InjectQueue(QueueName.Migration) migration?: Queue,
   ) {
-    this.queues = { [QueueName.Index]: index, [QueueName.Retention]: retention, [QueueName.Tiering]: tiering };
+    this.queues = { [QueueName.Index]: index, [QueueName.Retention]: retention, [QueueName.Tiering]: tiering, [QueueName.Migration]: migration };
     this.delays = delays ?? DEFAULT_JOB_DELAYS;
   }
 

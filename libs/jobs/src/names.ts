@@ -8,6 +8,8 @@ export enum QueueName {
   Retention = 'vna-retention',
   /** Study moves between storage tiers (issue 4); the study_move journal is the source of truth. */
   Tiering = 'vna-tiering',
+  /** Migration jobs from legacy archives; the ledger (migration_study) is the source of truth. */
+  Migration = 'vna-migration',
 }
 
 export enum JobName {
@@ -23,6 +25,10 @@ export enum JobName {
   StudyMove = 'study-move',
   /** Evaluate the lifecycle policy and enqueue the moves it calls for (run by a job scheduler). */
   LifecycleEvaluate = 'lifecycle-evaluate',
+  /** Enumerate a migration job's studies at its source into the ledger (C-FIND). */
+  MigrationEnumerate = 'migration-enumerate',
+  /** Retrieve and verify one ledger row (one source study) of a migration job. */
+  MigrationStudy = 'migration-study',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -33,7 +39,9 @@ export type JobItem =
   | { name: JobName.RetentionEvaluateStudy; data: { studyIuid: string } }
   | { name: JobName.RetentionPurge; data: { purgeId: string } }
   | { name: JobName.StudyMove; data: { studyIuid: string } }
-  | { name: JobName.LifecycleEvaluate; data: Record<string, never> };
+  | { name: JobName.LifecycleEvaluate; data: Record<string, never> }
+  | { name: JobName.MigrationEnumerate; data: { migrationId: string } }
+  | { name: JobName.MigrationStudy; data: { ledgerId: string } };
 
 /** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
 export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
@@ -45,6 +53,8 @@ export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.RetentionPurge]: QueueName.Retention,
   [JobName.StudyMove]: QueueName.Tiering,
   [JobName.LifecycleEvaluate]: QueueName.Tiering,
+  [JobName.MigrationEnumerate]: QueueName.Migration,
+  [JobName.MigrationStudy]: QueueName.Migration,
 };
 
 /**
@@ -65,6 +75,10 @@ export function jobIdFor(job: JobItem): string {
       return `study-move-${job.data.studyIuid}`;
     case JobName.LifecycleEvaluate:
       return 'lifecycle-evaluate';
+    case JobName.MigrationEnumerate:
+      return `migration-enumerate-${job.data.migrationId}`;
+    case JobName.MigrationStudy:
+      return `migration-study-${job.data.ledgerId}`;
   }
 }
 
@@ -97,6 +111,8 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
       return 0;
     case JobName.StudyMove:
     case JobName.LifecycleEvaluate:
+    case JobName.MigrationEnumerate:
+    case JobName.MigrationStudy:
       return 0;
   }
 }

@@ -4,6 +4,7 @@ import type { Role, VnaConfig } from '#vna/config';
 import { IndexerModule } from '#vna/indexer';
 import { IngestModule } from '#vna/ingest';
 import { JobsModule } from '#vna/jobs';
+import { MigrationModule } from '#vna/migration';
 import { QueryModule } from '#vna/query';
 import { RetentionModule } from '#vna/retention';
 import { RetrievalModule } from '#vna/retrieval';
@@ -17,7 +18,7 @@ import type { Runtime } from './runtime.js';
 import { CoreModule } from './storage.module.js';
 
 const ROLE_MODULES: Record<Role, DynamicModule['imports']> = {
-  ingest: [IngestModule],
+  ingest: [IngestModule, MigrationModule],
   indexer: [IndexerModule],
   retrieval: [QueryModule, RetrievalModule],
   tiering: [TieringModule],

@@ -9,15 +9,15 @@ import {
 } from 'typeorm';
 import { ApplicationEntityEntity } from './application-entity.js';
 import { RETENTION_ENTITIES, type StudyRetentionState } from './retention.js';
+import { LifecyclePolicyEntity } from './lifecycle-policy.js';
+import { StudyMoveEntity, StudyMoveItemEntity } from './study-move.js';
+import { MigrationInstanceEntity, MigrationJobEntity, MigrationStudyEntity } from './migration.js';
 
 export * from './application-entity.js';
 export * from './retention.js';
-import { LifecyclePolicyEntity } from './lifecycle-policy.js';
-import { StudyMoveEntity, StudyMoveItemEntity } from './study-move.js';
-
-export * from './application-entity.js';
 export * from './study-move.js';
 export * from './lifecycle-policy.js';
+export * from './migration.js';
 
 /** A patient is identified by PatientID plus IssuerOfPatientID: two sources with the same MRN stay apart. */
 @Entity({ name: 'patient' })
@@ -153,4 +153,7 @@ export const CATALOG_ENTITIES = [
   StudyMoveEntity,
   StudyMoveItemEntity,
   LifecyclePolicyEntity,
+  MigrationJobEntity,
+  MigrationStudyEntity,
+  MigrationInstanceEntity,
 ];
