@@ -349,7 +349,7 @@ describe('retention: rules, expiry, holds, purges, audit', () => {
     expect(i.detail.instances).toHaveLength(2);
     expect(i.detail.instances[0].copies[0]).toMatchObject({ storageId: 'hot' });
     expect((await api('GET', `/api/audit?study=${S.A.studyUid}`)).body.items.map((e: Json) => e.type)).toEqual([
-      'LEGAL_HOLD_PLACED', 'STUDY_PURGE_SKIPPED', 'LEGAL_HOLD_RELEASED',
+      'STUDY_RECEIVED', 'LEGAL_HOLD_PLACED', 'STUDY_PURGE_SKIPPED', 'LEGAL_HOLD_RELEASED',
     ]);
     expect((await api('GET', '/api/audit?actor=dr.second')).body.items.map((e: Json) => e.type)).toEqual(['RETENTION_RULE_UPDATED']);
     const page = await api('GET', '/api/audit?limit=2&offset=1');
