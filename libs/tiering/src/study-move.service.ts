@@ -34,6 +34,21 @@ export class StudyBusyError extends Error {
   }
 }
 
+/**
+ * A switched move whose sources may not be deleted yet (SOURCE_DELETE_GRACE_MS): its job is to run
+ * again at `until` (ms since the epoch) instead of sleeping in a worker slot meanwhile. Nothing is
+ * half-done when this is thrown: the move is SWITCHED and the study lock is released.
+ */
+export class MoveDeferredError extends Error {
+  constructor(readonly until: number) {
+    super(`source deletion deferred until ${new Date(until).toISOString()}`);
+    this.name = 'MoveDeferredError';
+  }
+}
+
+/** A grace shorter than this is slept in the job rather than deferred. */
+const DEFER_MIN_MS = 100;
+
 /** Instances of one move copied at once. */
 export const COPY_PARALLELISM = 4;
 /** Attempts (job runs) of one move before it fails and rolls back. */
@@ -62,15 +77,19 @@ export class StudyMoveService {
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {}
 
-  /** The tiering job: every move of the study with work left, oldest first. */
-  async handleStudyMove({ studyIuid }: { studyIuid: string }): Promise<void> {
+  /**
+   * The tiering job: every move of the study with work left, oldest first. With `deferGrace`, a
+   * move switched less than SOURCE_DELETE_GRACE_MS ago throws MoveDeferredError (the caller
+   * re-runs the job when the grace is over) instead of sleeping it out while holding a worker slot.
+   */
+  async handleStudyMove({ studyIuid }: { studyIuid: string }, { deferGrace = false }: { deferGrace?: boolean } = {}): Promise<void> {
     const locked = await this.moves.withStudyLock(studyIuid, async () => {
-      for (const move of await this.moves.unfinishedForStudy(studyIuid)) await this.run(move);
+      for (const move of await this.moves.unfinishedForStudy(studyIuid)) await this.run(move, deferGrace);
     });
     if (!locked) throw new StudyBusyError(studyIuid);
   }
 
-  private async run(move: MoveRow): Promise<void> {
+  private async run(move: MoveRow, deferGrace: boolean): Promise<void> {
     switch (move.state) {
       case StudyMoveState.Failed:
       case StudyMoveState.Aborted:
@@ -84,7 +103,7 @@ export class StudyMoveService {
       case StudyMoveState.Switched:
         break;
     }
-    await this.deleteSources(move);
+    await this.deleteSources(move, deferGrace);
     await this.moves.complete(move.id);
     this.logger.log(`move ${move.id}: study ${move.studyIuid} is on ${move.targetTier}`);
   }
@@ -249,9 +268,10 @@ export class StudyMoveService {
   }
 
   /** After the switch: source objects deleted (and stale copies), each only if no location names it. */
-  private async deleteSources(move: MoveRow): Promise<void> {
+  private async deleteSources(move: MoveRow, deferGrace: boolean): Promise<void> {
     const current = await this.moves.get(move.id);
     const wait = (current?.switchedAt?.getTime() ?? 0) + SOURCE_DELETE_GRACE_MS - Date.now();
+    if (deferGrace && wait > DEFER_MIN_MS) throw new MoveDeferredError(Date.now() + wait);
     if (wait > 0) await sleep(wait);
     for (const item of await this.moves.items(move.id, [StudyMoveItemState.Switched])) {
       // Last guard before the irreversible step: the copy the location now names is there, whole.

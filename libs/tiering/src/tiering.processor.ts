@@ -2,9 +2,9 @@ import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { LifecycleService } from './policy/lifecycle.service.js';
-import { StudyMoveService } from './study-move.service.js';
+import { MoveDeferredError, StudyMoveService } from './study-move.service.js';
 
 /**
  * Thin: one switch, one service call per job name; an unknown name throws. A job whose worker
@@ -25,10 +25,18 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
     this.worker.concurrency = this.config.tieringConcurrency;
   }
 
-  async process(job: Job<JobItem['data'], unknown, JobItem['name']>): Promise<unknown> {
+  async process(job: Job<JobItem['data'], unknown, JobItem['name']>, token?: string): Promise<unknown> {
     switch (job.name) {
       case JobName.StudyMove:
-        return this.moves.handleStudyMove(job.data as JobData<JobName.StudyMove>);
+        try {
+          return await this.moves.handleStudyMove(job.data as JobData<JobName.StudyMove>, { deferGrace: token !== undefined });
+        } catch (e) {
+          // A switched move waits out its grace before the sources are deleted: the job goes back
+          // to the delayed set (same id, no attempt used) so its worker slot copies another study meanwhile.
+          if (!(e instanceof MoveDeferredError) || token === undefined) throw e;
+          await job.moveToDelayed(e.until, token);
+          throw new DelayedError();
+        }
       case JobName.LifecycleEvaluate:
         return this.lifecycle.handleEvaluate();
       default:
