@@ -23,6 +23,8 @@ export enum JobName {
   StudyMove = 'study-move',
   /** Evaluate the lifecycle policy and enqueue the moves it calls for (run by a job scheduler). */
   LifecycleEvaluate = 'lifecycle-evaluate',
+  /** Restore (or resume restoring) a study's offline copies into the hot tier, from the study_restore journal. */
+  StudyRestore = 'study-restore',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -33,7 +35,8 @@ export type JobItem =
   | { name: JobName.RetentionEvaluateStudy; data: { studyIuid: string } }
   | { name: JobName.RetentionPurge; data: { purgeId: string } }
   | { name: JobName.StudyMove; data: { studyIuid: string } }
-  | { name: JobName.LifecycleEvaluate; data: Record<string, never> };
+  | { name: JobName.LifecycleEvaluate; data: Record<string, never> }
+  | { name: JobName.StudyRestore; data: { studyIuid: string } };
 
 /** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
 export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
@@ -45,6 +48,7 @@ export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.RetentionPurge]: QueueName.Retention,
   [JobName.StudyMove]: QueueName.Tiering,
   [JobName.LifecycleEvaluate]: QueueName.Tiering,
+  [JobName.StudyRestore]: QueueName.Tiering,
 };
 
 /**
@@ -65,6 +69,8 @@ export function jobIdFor(job: JobItem): string {
       return `study-move-${job.data.studyIuid}`;
     case JobName.LifecycleEvaluate:
       return 'lifecycle-evaluate';
+    case JobName.StudyRestore:
+      return `study-restore-${job.data.studyIuid}`;
   }
 }
 
@@ -97,6 +103,26 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
       return 0;
     case JobName.StudyMove:
     case JobName.LifecycleEvaluate:
+    case JobName.StudyRestore:
       return 0;
+  }
+}
+
+/**
+ * BullMQ priority (1 = highest; jobs without one run before any prioritized job). A restore has
+ * someone waiting for it (a viewer, a C-MOVE), so it runs before queued study moves.
+ */
+export function jobPriorityFor(job: JobItem): number | undefined {
+  switch (job.name) {
+    case JobName.StudyRestore:
+      return 1;
+    case JobName.StudyMove:
+      return 10;
+    case JobName.IndexStudy:
+    case JobName.RetentionEvaluate:
+    case JobName.RetentionEvaluateStudy:
+    case JobName.RetentionPurge:
+    case JobName.LifecycleEvaluate:
+      return undefined;
   }
 }

@@ -1,9 +1,10 @@
 import { AeRepository, LocationRepository, type RetrievableInstance, type RetrieveScope } from '#vna/catalog';
-import type { DicomDict, DimseStatus, RetrieveItem } from '#vna/dimse';
+import type { DicomDict, DimseStatus, RetrieveItem, RetrievePlan } from '#vna/dimse';
 import { Injectable, Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { AccessTrackerService } from './access-tracker.service.js';
 import { ObjectReaderService, ObjectUnavailableError } from './object-reader.service.js';
+import { RestorePendingError, RestoreWaitService } from './restore-wait.service.js';
 import { InvalidRetrieveIdentifierError, retrieveModelOf, toRetrieveQuery } from './retrieve-scope.js';
 
 export enum RetrieveErrorCode {
@@ -70,6 +71,7 @@ export class DimseRetrieveService {
     private readonly aes: AeRepository,
     private readonly reader: ObjectReaderService,
     private readonly access: AccessTrackerService,
+    private readonly restoreWait: RestoreWaitService,
   ) {}
 
   /** A registered AE allowed to receive C-MOVE sub-operations. */
@@ -89,6 +91,19 @@ export class DimseRetrieveService {
    * fails: they count as failed sub-operations and appear in the Failed SOP Instance UID List.
    */
   async plan(identifier: DicomDict, sopClassUid: string, largeObjects: LargeObjects = 'verify-first'): Promise<RetrieveItem[]> {
+    return (await this.planWithRestore(identifier, sopClassUid, largeObjects)).items;
+  }
+
+  /**
+   * The plan, and when some of its instances are on an offline tier, `beforeSubOperations`: it
+   * requests their restore and waits for it (VNA_RESTORE_WAIT_S, pending responses meanwhile),
+   * then the items read the restored copies; what is still offline then fails its sub-operation.
+   */
+  async planWithRestore(
+    identifier: DicomDict,
+    sopClassUid: string,
+    largeObjects: LargeObjects = 'verify-first',
+  ): Promise<Pick<RetrievePlan, 'items' | 'beforeSubOperations'>> {
     const model = retrieveModelOf(sopClassUid);
     if (!model) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, `${sopClassUid} is not a retrieve SOP class`);
     let query;
@@ -98,16 +113,20 @@ export class DimseRetrieveService {
       if (e instanceof InvalidRetrieveIdentifierError) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, e.message);
       throw e;
     }
-    const found: RetrievableInstance[] = [];
-    const seen = new Set<string>();
-    for (const scope of query.scopes) {
-      assertNarrow(scope);
-      for (const inst of await this.locations.findRetrievable(scope)) {
-        if (seen.has(inst.instanceId)) continue;
-        seen.add(inst.instanceId);
-        found.push(inst);
+    const resolve = async (): Promise<RetrievableInstance[]> => {
+      const all: RetrievableInstance[] = [];
+      const seen = new Set<string>();
+      for (const scope of query.scopes) {
+        assertNarrow(scope);
+        for (const inst of await this.locations.findRetrievable(scope)) {
+          if (seen.has(inst.instanceId)) continue;
+          seen.add(inst.instanceId);
+          all.push(inst);
+        }
       }
-    }
+      return all;
+    };
+    const found = await resolve();
     if (!found.length) throw new RetrieveError(RetrieveErrorCode.NoMatch, `no stored instance matches the ${query.level} level identifier`);
 
     for (const studyUid of new Set(found.map((i) => i.studyIuid))) this.access.touch(studyUid);
@@ -149,7 +168,23 @@ export class DimseRetrieveService {
         });
       }
     }
-    return items;
+    if (!this.restoreWait.offline(found).length) return { items };
+    const beforeSubOperations = async (sendPending: () => Promise<void>, signal: AbortSignal): Promise<string | undefined> => {
+      try {
+        const current = new Map((await this.restoreWait.online(found, { refresh: resolve, onWait: sendPending, signal })).map((i) => [i.instanceId, i]));
+        // Same instances (items were made from `found`), now with their restored copies.
+        found.forEach((inst, k) => (found[k] = current.get(inst.instanceId) ?? inst));
+        return undefined;
+      } catch (e) {
+        if (!(e instanceof RestorePendingError)) throw e;
+        this.logger.warn(`retrieve of offline instances: ${e.message}`);
+        // Those sub-operations fail (their copies are still offline); the rest is sent.
+        const current = new Map((await resolve()).map((i) => [i.instanceId, i]));
+        found.forEach((inst, k) => (found[k] = current.get(inst.instanceId) ?? inst));
+        return e.failed ? 'restore from offline tier failed; retry later' : 'restore from offline tier in progress; retry later';
+      }
+    };
+    return { items, beforeSubOperations };
   }
 
   /** A large object's verified stream (see LargeObjects). */
