@@ -24,7 +24,7 @@ export class RestorePendingError extends Error {
 export interface WaitOptions {
   /** Re-reads the instances (their current readable copies) from the database. */
   refresh: () => Promise<RetrievableInstance[]>;
-  /** Called about once a second while waiting (C-MOVE/C-GET send a pending response). */
+  /** Called when the wait starts and then about once a second (C-MOVE/C-GET send a pending response). */
   onWait?: () => Promise<void>;
   signal?: AbortSignal;
 }
@@ -62,7 +62,7 @@ export class RestoreWaitService {
     await this.request(studies);
     const started = Date.now();
     const deadline = started + this.waitMs;
-    let lastWaitCall = started;
+    let lastWaitCall = started - 1000; // the first pending response goes out at once
     for (;;) {
       const current = await options.refresh();
       offline = this.offline(current);
