@@ -249,7 +249,10 @@ describe('restores from an offline tier', () => {
       }
     }
     expect(view.instances.map((i) => i.locations.find((l) => l.tier === 'cold')!.key).sort()).toEqual(coldKeys);
-    const journal = await archive.db.query(`SELECT state, requested_by, instances_total, instances_restored FROM study_restore WHERE study_iuid = $1`, [study]);
+    const journal = await until('restore completed', archive, async () => {
+      const q = await archive.db.query(`SELECT state, requested_by, instances_total, instances_restored FROM study_restore WHERE study_iuid = $1`, [study]);
+      return q.rows[0]?.state === 'COMPLETED' ? q : undefined;
+    });
     expect(journal.rows).toEqual([{ state: 'COMPLETED', requested_by: 'retrieval', instances_total: 4, instances_restored: 4 }]);
 
     // Served from the restored copies from now on, with no new restore.
@@ -408,8 +411,12 @@ describe('restores without waiting, and their expiry', () => {
     });
     expect(served.status).toBe(200);
     expect(served.digests).toEqual(expected(files));
-    const restores = await archive.db.query(`SELECT state FROM study_restore WHERE study_iuid = $1`, [study]);
-    expect(restores.rows).toEqual([{ state: 'COMPLETED' }]); // one restore, however many requests asked
+    // Served as soon as every copy is restored; the journal says COMPLETED right after.
+    const restores = await until('restore completed', archive, async () => {
+      const q = await archive.db.query(`SELECT state FROM study_restore WHERE study_iuid = $1`, [study]);
+      return q.rows.every((x: { state: string }) => x.state === 'COMPLETED') ? q.rows : undefined;
+    });
+    expect(restores).toEqual([{ state: 'COMPLETED' }]); // one restore, however many requests asked
     const keys = (await restoredRows(archive, study)).map((x) => x.object_key);
     expect(keys).toHaveLength(6);
     expect(restoreAreaFiles(archive)).toEqual([...keys].sort());
@@ -429,6 +436,10 @@ describe('restores without waiting, and their expiry', () => {
       return r.status === 200 ? r : undefined;
     });
     expect(again.digests).toEqual(expected(files));
+    await until('second restore completed', archive, async () => {
+      const q = await archive.db.query(`SELECT state FROM study_restore WHERE study_iuid = $1`, [study]);
+      return q.rows.every((x: { state: string }) => x.state === 'COMPLETED') ? true : undefined;
+    });
     expect((await archive.db.query(`SELECT state FROM study_restore WHERE study_iuid = $1 ORDER BY id`, [study])).rows).toEqual([
       { state: 'COMPLETED' },
       { state: 'COMPLETED' },

@@ -38,8 +38,10 @@ export class RestoreClientModule {}
 export class TieringApiModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {
     // POST /api/lifecycle/evaluate has no body: only the routes that take one parse it.
+    // POST /api/studies/{uid}/restore takes no body either.
     consumer
       .apply(JsonBodyMiddleware)
+      .exclude({ path: 'api/studies/:uid/restore', method: RequestMethod.POST })
       .forRoutes(StudyTieringController, { path: 'api/lifecycle/policy', method: RequestMethod.PUT });
   }
 }
