@@ -31,7 +31,10 @@ export interface RetrieveScope {
  * a reader that picked it does not find it gone).
  */
 function readable(marginMs: number): string {
-  return `(status = '${LocationStatus.Ok}' OR (status = '${LocationStatus.Restored}' AND expires_at > now() + interval '${Math.floor(marginMs)} milliseconds'))`;
+  // A restored copy only of the instance's current version: never an older version's bytes
+  // (of an instance re-sent with other bytes) when the current copy is unreadable.
+  return `(status = '${LocationStatus.Ok}' OR (status = '${LocationStatus.Restored}' AND expires_at > now() + interval '${Math.floor(marginMs)} milliseconds'
+    AND version = (SELECT iv.version FROM instance iv WHERE iv.id = location.instance_fk)))`;
 }
 /** Without a configuration (unit tests), the smallest margin restoreMarginMs gives. */
 const DEFAULT_MARGIN_MS = 1000;
