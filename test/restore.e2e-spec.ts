@@ -260,9 +260,39 @@ describe('restores from an offline tier', () => {
     expect((await archive.db.query(`SELECT count(*)::int AS n FROM study_restore WHERE study_iuid = $1`, [study])).rows[0].n).toBe(1);
   });
 
+  it('an instance re-sent with other bytes after its study was restored is served in its new version, never the restored old one', async () => {
+    const { study, files } = await storeStudy(archive, 'RST-9', 2);
+    await archive.waitIndexed(6);
+    await moveToCold(archive, study, 2);
+    expect((await wado(archive, study)).digests).toEqual(expected(files));
+    const target = files[0]!;
+    const series = (await archive.db.query(`SELECT series_iuid FROM instance WHERE sop_iuid = $1`, [target.sopInstanceUid])).rows[0].series_iuid as string;
+    const work = mkdtempSync(path.join(tmpdir(), 'vna-restore-resend-'));
+    const [again] = await generateStudies(work, [
+      {
+        patientId: 'RST-9', patientName: 'Restore^RST-9', studyUid: study, studyDate: '20240115',
+        series: [{ seriesUid: series, modality: 'CT', instances: 1, rows: 32, cols: 32, sopUids: [target.sopInstanceUid] }],
+      },
+    ]);
+    const newDigest = sha256(datasetBytes(readFileSync(again!.path)));
+    expect(newDigest).not.toBe(sent.get(target.sopInstanceUid));
+    const r = await run('storescu', ['-v', ...archive.dcmArgs(), again!.path]);
+    expect(storeResponses(r.stderr).ok, r.stderr).toBe(1);
+    rmSync(work, { recursive: true, force: true });
+    await archive.waitIndexed(6);
+    const got = (await wado(archive, study)).digests;
+    expect(got.get(target.sopInstanceUid)).toBe(newDigest);
+    expect(got.get(files[1]!.sopInstanceUid)).toBe(sent.get(files[1]!.sopInstanceUid));
+    const view = (await api<LocationsView>(archive, `/api/studies/${study}/locations`)).body;
+    const inst = view.instances.find((i) => i.sopInstanceUid === target.sopInstanceUid)!;
+    expect(inst.tier).toBe('hot');
+    expect(inst.restored).toBeNull();
+    sent.set(target.sopInstanceUid, newDigest);
+  });
+
   it('WADO-URI of an instance of a cold study restores it and returns it as stored', async () => {
     const { study, files } = await storeStudy(archive, 'RST-2', 2);
-    await archive.waitIndexed(6);
+    await archive.waitIndexed(8);
     await moveToCold(archive, study, 2);
     const f = files[0]!;
     const series = (await archive.db.query(`SELECT series_iuid FROM instance WHERE sop_iuid = $1`, [f.sopInstanceUid])).rows[0].series_iuid as string;
@@ -273,7 +303,7 @@ describe('restores from an offline tier', () => {
 
   it('POST /api/studies/{uid}/restore journals a restore (202), GET locations shows the restored copies; nothing offline is 200, unknown 404', async () => {
     const { study, files } = await storeStudy(archive, 'RST-3', 4);
-    await archive.waitIndexed(10);
+    await archive.waitIndexed(12);
     await moveToCold(archive, study, 4);
     const r = await api<{ restoreId: string; state: string; created: boolean; instancesOffline: number }>(archive, `/api/studies/${study}/restore`, { method: 'POST' });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
@@ -306,7 +336,7 @@ describe('restores from an offline tier', () => {
 
   it('C-GET of a cold study sends pending responses while it is restored, then every object byte for byte', async () => {
     const { study, files } = await storeStudy(archive, 'RST-4', 10);
-    await archive.waitIndexed(20);
+    await archive.waitIndexed(22);
     await moveToCold(archive, study, 10);
     const dir = mkdtempSync(path.join(tmpdir(), 'vna-restore-get-'));
     const g = await run('getscu', ['-d', '-S', '+B', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs('GETSCU')]);
@@ -322,7 +352,7 @@ describe('restores from an offline tier', () => {
 
   it('C-MOVE of a cold study to a storescp restores it and sends every object byte for byte', async () => {
     const { study, files } = await storeStudy(archive, 'RST-5', 6);
-    await archive.waitIndexed(26);
+    await archive.waitIndexed(28);
     await moveToCold(archive, study, 6);
     const port = await freePort();
     const dir = mkdtempSync(path.join(tmpdir(), 'vna-restore-scp-'));
@@ -346,7 +376,7 @@ describe('restores from an offline tier', () => {
 
   it('a restore killed with kill -9 completes after a restart: every copy verified, none half-written, nothing left unnamed', async () => {
     const { study, files } = await storeStudy(archive, 'RST-6', 40);
-    await archive.waitIndexed(66);
+    await archive.waitIndexed(68);
     await moveToCold(archive, study, 40);
     const r = await api<{ restoreId: string }>(archive, `/api/studies/${study}/restore`, { method: 'POST' });
     expect(r.status).toBe(202);
