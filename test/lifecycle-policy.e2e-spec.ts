@@ -174,7 +174,9 @@ describe('lifecycle policy', () => {
     scheduled = ct;
   });
 
-  it('retrieval never reads an offline tier: WADO-RS 410 and C-GET sends nothing, nothing is marked; after a move to hot it is served again', async () => {
+  // Changed with restores (issue 4, offline part): retrieval of a study on the offline tier no
+  // longer answers 410 / sends nothing; it restores the study into hot and then serves it.
+  it('retrieval of a study on the offline tier restores it first (cold stays the copy of record); after a move to hot it is served again', async () => {
     const { study, digests } = scheduled!;
     // The scheduler's move has switched; let it finish (a move to another tier meanwhile is a 409).
     for (let i = 0; i < 100 && (await archive.db.query(`SELECT 1 FROM study_move WHERE study_iuid = $1 AND state <> 'COMPLETED'`, [study])).rowCount; i++) {
@@ -183,29 +185,35 @@ describe('lifecycle policy', () => {
     const conflict = (await archive.db.query(`SELECT state FROM study_move WHERE study_iuid = $1`, [study])).rows;
     expect(conflict).toEqual([{ state: 'COMPLETED' }]);
     const wado = () => fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
-    const gone = await wado();
-    expect(gone.status).toBe(410);
-    expect(await gone.text()).toContain('offline tier cold');
+    const digestsOf = async (res: Response) => {
+      const body = Buffer.from(await res.arrayBuffer());
+      const boundary = /boundary="?([^";]+)"?/.exec(res.headers.get('content-type') ?? '')![1]!;
+      const got = new Map<string, string>();
+      for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
+        const raw = Buffer.from(p, 'latin1');
+        const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
+        got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
+      }
+      return got;
+    };
+    const restored = await wado();
+    expect(restored.status).toBe(200);
+    expect(await digestsOf(restored)).toEqual(digests);
     const dir = mkdtempSync(path.join(tmpdir(), 'vna-lc-get-'));
     await run('getscu', ['-S', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs('GETSCU')]);
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(dir)).toHaveLength(2);
     const statuses = await archive.db.query(
-      `SELECT l.status, l.storage_id FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1`, [study]);
-    expect(statuses.rows).toEqual([{ status: 'OK', storage_id: 'cold' }, { status: 'OK', storage_id: 'cold' }]);
+      `SELECT l.status, l.storage_id FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.study_iuid = $1 ORDER BY l.status, l.id`, [study]);
+    expect(statuses.rows).toEqual([
+      { status: 'OK', storage_id: 'cold' }, { status: 'OK', storage_id: 'cold' },
+      { status: 'RESTORED', storage_id: 'hot' }, { status: 'RESTORED', storage_id: 'hot' },
+    ]);
 
     const r = await api<{ moveId: string }>(`/api/studies/${study}/move`, { method: 'POST', body: { targetTier: 'hot' } });
     expect(r.status).toBe(202);
     await waitOn(study, 'hot', 2);
     const back = await wado();
     expect(back.status).toBe(200);
-    const body = Buffer.from(await back.arrayBuffer());
-    const boundary = /boundary="?([^";]+)"?/.exec(back.headers.get('content-type') ?? '')![1]!;
-    const got = new Map<string, string>();
-    for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-      const raw = Buffer.from(p, 'latin1');
-      const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-      got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-    }
-    expect(got).toEqual(digests);
+    expect(await digestsOf(back)).toEqual(digests);
   });
 });

@@ -5,6 +5,7 @@ import { ApplicationEntities1795449133777 } from './migrations/1795449133777-App
 import { Retention1796090000000 } from './migrations/1796090000000-Retention.js';
 import { StudyMoves1796111219790 } from './migrations/1796111219790-StudyMoves.js';
 import { LifecyclePolicy1796112000000 } from './migrations/1796112000000-LifecyclePolicy.js';
+import { StudyRestores1796200000000 } from './migrations/1796200000000-StudyRestores.js';
 import { MigrationJobs1796300000000 } from './migrations/1796300000000-MigrationJobs.js';
 
 /** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
@@ -14,6 +15,7 @@ export const CATALOG_MIGRATIONS = [
   Retention1796090000000,
   StudyMoves1796111219790,
   LifecyclePolicy1796112000000,
+  StudyRestores1796200000000,
   MigrationJobs1796300000000,
 ];
 

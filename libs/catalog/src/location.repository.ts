@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { LocationStatus } from './entities/index.js';
@@ -24,14 +25,37 @@ export interface RetrieveScope {
   patientIssuer?: string;
 }
 
+/**
+ * The copies retrieval may read: OK ones, and restored copies of an offline one until `marginMs`
+ * before they expire (the sweeper deletes a restored object only `marginMs` after its expiry, so
+ * a reader that picked it does not find it gone).
+ */
+function readable(marginMs: number): string {
+  // A restored copy only of the instance's current version: never an older version's bytes
+  // (of an instance re-sent with other bytes) when the current copy is unreadable.
+  return `(status = '${LocationStatus.Ok}' OR (status = '${LocationStatus.Restored}' AND expires_at > now() + interval '${Math.floor(marginMs)} milliseconds'
+    AND version = (SELECT iv.version FROM instance iv WHERE iv.id = location.instance_fk)))`;
+}
+/** Without a configuration (unit tests), the smallest margin restoreMarginMs gives. */
+const DEFAULT_MARGIN_MS = 1000;
+/** Newest version first; of one version, a restored copy (online) before the copy of record (offline). */
+const PREFERENCE = `version DESC, (status = '${LocationStatus.Restored}') DESC, id DESC`;
+
 /** Reads what retrieval needs: instances of a scope and their readable locations. */
 @Injectable()
 export class LocationRepository {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  private readonly readable: string;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Optional() @Inject(VNA_CONFIG) config?: VnaConfig,
+  ) {
+    this.readable = readable(config?.restore.marginMs ?? DEFAULT_MARGIN_MS);
+  }
 
   /**
    * Instances in a scope (indexed ones), in series/instance order, each with its newest OK
-   * location. Never reads object storage.
+   * location (or an unexpired restored copy of it). Never reads object storage.
    */
   async findRetrievable(scope: RetrieveScope): Promise<RetrievableInstance[]> {
     // A study being purged (retention_state PURGING) is not retrievable from its first step.
@@ -56,7 +80,7 @@ export class LocationRepository {
          JOIN study s ON s.id = se.study_fk
          LEFT JOIN LATERAL (
            SELECT id, storage_id, object_key, size_bytes, sha256 FROM location
-            WHERE instance_fk = i.id AND status = '${LocationStatus.Ok}' ORDER BY version DESC, id DESC LIMIT 1
+            WHERE instance_fk = i.id AND ${this.readable} ORDER BY ${PREFERENCE} LIMIT 1
          ) l ON true
         WHERE ${where.join(' AND ')}
         ORDER BY s.id, se.series_number NULLS LAST, se.id, i.instance_number NULLS LAST, i.id`,
@@ -89,7 +113,7 @@ export class LocationRepository {
   async currentLocation(instanceId: string): Promise<RetrievableInstance['location']> {
     const rows: Array<{ id: string; storage_id: string; object_key: string; size_bytes: string; sha256: string }> = await this.db.query(
       `SELECT id, storage_id, object_key, size_bytes, sha256 FROM location
-        WHERE instance_fk = $1 AND status = '${LocationStatus.Ok}' ORDER BY version DESC, id DESC LIMIT 1`,
+        WHERE instance_fk = $1 AND ${this.readable} ORDER BY ${PREFERENCE} LIMIT 1`,
       [instanceId],
     );
     const r = rows[0];
@@ -127,8 +151,12 @@ export class LocationRepository {
     await this.db.transaction(async (tx) => {
       // TypeORM answers an UPDATE ... RETURNING with [rows, affectedCount].
       const [rows]: [Array<{ sop_iuid: string; study_iuid: string }>, number] = await tx.query(
-        `UPDATE location l SET status = $2, updated_at = now() FROM instance i
-          WHERE l.id = $1 AND i.id = l.instance_fk AND l.status = 'OK' RETURNING i.sop_iuid, i.study_iuid`,
+        // A restored copy keeps its status and is expired instead: the sweeper deletes it, the
+        // copy of record (offline) is untouched, and the next retrieval restores it again.
+        `UPDATE location l SET status = CASE WHEN l.status = 'OK' THEN $2 ELSE l.status END,
+                expires_at = CASE WHEN l.status = 'RESTORED' THEN now() - interval '1 day' ELSE l.expires_at END, updated_at = now()
+           FROM instance i
+          WHERE l.id = $1 AND i.id = l.instance_fk AND l.status IN ('OK', 'RESTORED') RETURNING i.sop_iuid, i.study_iuid`,
         [locationId, status],
       );
       if (rows[0]) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, restoreMarginMs } from './config.js';
 
 describe('loadConfig', () => {
   it('gives embedded defaults with no configuration', () => {
@@ -63,5 +63,16 @@ describe('loadConfig', () => {
     expect(bad('P@bad host!:104')).toThrow(/not AETITLE@host:port|not a host/);
     expect(bad('P@a:1,P@b:2')).toThrow(/listed twice/);
     expect(() => loadConfig({ VNA_REQUIRE_KNOWN_AES: 'maybe' })).toThrow(/VNA_REQUIRE_KNOWN_AES/);
+  });
+
+  it('validates the restore settings and derives the read/sweep margin from the keep time', () => {
+    expect(loadConfig({}).restore).toEqual({ waitMs: 30_000, keepMs: 86_400_000, marginMs: 600_000 });
+    expect(loadConfig({ VNA_RESTORE_WAIT_S: '0', VNA_RESTORE_KEEP_S: '8' }).restore).toEqual({ waitMs: 0, keepMs: 8000, marginMs: 1000 });
+    expect(() => loadConfig({ VNA_RESTORE_WAIT_S: '-1' })).toThrow(/VNA_RESTORE_WAIT_S/);
+    expect(() => loadConfig({ VNA_RESTORE_WAIT_S: 'soon' })).toThrow(/VNA_RESTORE_WAIT_S/);
+    expect(() => loadConfig({ VNA_RESTORE_KEEP_S: '4' })).toThrow(/VNA_RESTORE_KEEP_S/);
+    expect(restoreMarginMs(60_000)).toBe(6000);
+    expect(restoreMarginMs(1000)).toBe(1000);
+    expect(restoreMarginMs(10 * 86_400_000)).toBe(600_000);
   });
 });

@@ -161,8 +161,8 @@ export class EnvironmentVariables {
   /**
    * TEST ONLY fault injection in the tiering worker: `corrupt-after-copy` damages each copy at
    * the target after it is committed and before it is verified (the move must fail and keep the
-   * source); `slow-copy` waits 150 ms after each instance copied (so a test can kill a move
-   * midway). Never set it in production.
+   * source); `slow-copy` waits 150 ms after each instance copied by a move or a restore (so a test
+   * can kill one midway, or see a retrieval wait for a restore). Never set it in production.
    */
   @IsOptional() @IsIn(['corrupt-after-copy', 'slow-copy'])
   VNA_TIERING_FAULT?: 'corrupt-after-copy' | 'slow-copy';
@@ -170,6 +170,17 @@ export class EnvironmentVariables {
   /** Seconds between scheduled lifecycle policy evaluations (which enqueue moves); 0 = never. */
   @IsOptional() @Transform(toInt) @IsInt() @Min(0)
   VNA_LIFECYCLE_INTERVAL_S?: number;
+
+  /**
+   * How long a retrieval (WADO-RS/URI, C-MOVE/C-GET) of a study on an offline tier waits for the
+   * restore it requests before it answers 503 + Retry-After (or fails the sub-operations); 0 = not at all.
+   */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3600)
+  VNA_RESTORE_WAIT_S?: number;
+
+  /** How long a restored copy (in the hot tier) is kept and read before the sweeper deletes it. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(5) @Max(365 * 86_400)
+  VNA_RESTORE_KEEP_S?: number;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -262,6 +273,12 @@ export interface VnaConfig {
   tieringFault?: 'corrupt-after-copy' | 'slow-copy';
   /** VNA_LIFECYCLE_INTERVAL_S in ms: scheduled policy evaluations (0 = off). */
   lifecycleIntervalMs: number;
+  /**
+   * VNA_RESTORE_WAIT_S / VNA_RESTORE_KEEP_S in ms, and `marginMs` (restoreMarginMs): retrieval
+   * stops choosing a restored copy this long before it expires, the sweeper deletes it only this
+   * long after.
+   */
+  restore: { waitMs: number; keepMs: number; marginMs: number };
 }
 
 export class ConfigError extends Error {
@@ -356,12 +373,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     tieringConcurrency: vars.VNA_TIERING_CONCURRENCY ?? 2,
     tieringFault: vars.VNA_TIERING_FAULT,
     lifecycleIntervalMs: (vars.VNA_LIFECYCLE_INTERVAL_S ?? 3600) * 1000,
+    restore: restoreSettings(vars.VNA_RESTORE_WAIT_S ?? 30, vars.VNA_RESTORE_KEEP_S ?? 86_400),
   };
 }
 
 function knownKeys(): string[] {
   const metas = getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', true, false);
   return [...new Set(metas.map((m) => m.propertyName))];
+}
+
+/**
+ * A tenth of the keep time, between 1 s and 10 min: long enough for a retrieval that chose a
+ * restored copy to finish reading it before the sweeper may delete it.
+ */
+export function restoreMarginMs(keepMs: number): number {
+  return Math.min(600_000, Math.max(1000, Math.floor(keepMs / 10)));
+}
+
+function restoreSettings(waitS: number, keepS: number): VnaConfig['restore'] {
+  const keepMs = keepS * 1000;
+  return { waitMs: waitS * 1000, keepMs, marginMs: restoreMarginMs(keepMs) };
 }
 
 /** Injection token for the validated configuration. */

@@ -92,6 +92,13 @@ export interface RetrievePlan {
   /** C-MOVE: where to open the store association. Undefined for C-GET. */
   destination?: { aeTitle: string; host: string; port: number };
   items: RetrieveItem[];
+  /**
+   * Optional: runs after the plan and before the first sub-operation (e.g. waiting for objects to
+   * be restored from an offline tier). `sendPending` sends a Pending response (all sub-operations
+   * remaining) so the requestor knows the retrieve is alive. It may resolve to a comment (at most 64
+   * characters are sent) put on the final response when sub-operations failed.
+   */
+  beforeSubOperations?(sendPending: () => Promise<void>, signal: AbortSignal): Promise<string | undefined>;
 }
 
 export interface DimseServiceHandlers {

@@ -124,6 +124,21 @@ export async function performRetrieve(args: RetrieveArgs): Promise<void> {
     return respond(DimseStatusCode.MoveDestinationUnknown, undefined, { errorComment: `unknown destination ${command.moveDestination}` });
   }
   if (items.length === 0) return respond(DimseStatusCode.Success, zero());
+  let failureComment: string | undefined;
+  if (plan.beforeSubOperations) {
+    try {
+      failureComment = await plan.beforeSubOperations(
+        () => respond(DimseStatusCode.Pending, { ...zero(), remaining: items.length }, { pending: true }),
+        signal,
+      );
+    } catch (e) {
+      if (signal.aborted && association.state !== 'closed') return respond(DimseStatusCode.Cancel, { ...zero(), remaining: items.length });
+      const status = statusFromError(e, DimseStatusCode.MoveOutOfResourcesCalc, DimseStatusCode.UnableToProcess);
+      if (!(e instanceof DimseError)) log.error(`[${association.id}] ${name} preparation failed: ${errorMessage(e)}`, errorStack(e));
+      return respond(status.status, undefined, status.errorComment ? { errorComment: status.errorComment } : {});
+    }
+    if (signal.aborted) return respond(DimseStatusCode.Cancel, { ...zero(), remaining: items.length });
+  }
 
   const sender: SubOperationSender = isMove
     ? new MoveSender(args, plan.destination!, items)
@@ -167,7 +182,7 @@ export async function performRetrieve(args: RetrieveArgs): Promise<void> {
   else if (counts.failed === 0 && counts.warning === 0) status = DimseStatusCode.Success;
   else if (counts.completed === 0 && counts.warning === 0) status = DimseStatusCode.MoveOutOfResourcesSubOps;
   else status = DimseStatusCode.SubOpsWarning;
-  await respond(status, counts, { failedUids });
+  await respond(status, counts, { failedUids, ...(failureComment && counts.failed > 0 ? { errorComment: failureComment } : {}) });
 }
 
 function zero(): Counts {

@@ -1,7 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayFor, jobIdFor, QUEUE_FOR_JOB, QueueName } from './names.js';
+import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayFor, jobIdFor, jobPriorityFor, QUEUE_FOR_JOB, QueueName } from './names.js';
 
 const RUN_NOW_ATTEMPTS = 100;
 const RUN_NOW_POLL_MS = 20;
@@ -80,8 +80,10 @@ export class JobQueueService {
   }
 
   private options(job: JobItem) {
+    const priority = jobPriorityFor(job);
     return {
       jobId: jobIdFor(job),
+      ...(priority === undefined ? {} : { priority }),
       delay: jobDelayFor(job, this.delays),
       attempts: 10,
       backoff: { type: 'exponential' as const, delay: 1000 },

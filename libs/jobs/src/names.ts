@@ -29,6 +29,8 @@ export enum JobName {
   MigrationEnumerate = 'migration-enumerate',
   /** Retrieve and verify one ledger row (one source study) of a migration job. */
   MigrationStudy = 'migration-study',
+  /** Restore (or resume restoring) a study's offline copies into the hot tier, from the study_restore journal. */
+  StudyRestore = 'study-restore',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -41,7 +43,8 @@ export type JobItem =
   | { name: JobName.StudyMove; data: { studyIuid: string } }
   | { name: JobName.LifecycleEvaluate; data: Record<string, never> }
   | { name: JobName.MigrationEnumerate; data: { migrationId: string } }
-  | { name: JobName.MigrationStudy; data: { ledgerId: string } };
+  | { name: JobName.MigrationStudy; data: { ledgerId: string } }
+  | { name: JobName.StudyRestore; data: { studyIuid: string } };
 
 /** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
 export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
@@ -55,6 +58,7 @@ export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.LifecycleEvaluate]: QueueName.Tiering,
   [JobName.MigrationEnumerate]: QueueName.Migration,
   [JobName.MigrationStudy]: QueueName.Migration,
+  [JobName.StudyRestore]: QueueName.Tiering,
 };
 
 /**
@@ -79,6 +83,8 @@ export function jobIdFor(job: JobItem): string {
       return `migration-enumerate-${job.data.migrationId}`;
     case JobName.MigrationStudy:
       return `migration-study-${job.data.ledgerId}`;
+    case JobName.StudyRestore:
+      return `study-restore-${job.data.studyIuid}`;
   }
 }
 
@@ -113,6 +119,28 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
     case JobName.LifecycleEvaluate:
     case JobName.MigrationEnumerate:
     case JobName.MigrationStudy:
+    case JobName.StudyRestore:
       return 0;
+  }
+}
+
+/**
+ * BullMQ priority (1 = highest; jobs without one run before any prioritized job). A restore has
+ * someone waiting for it (a viewer, a C-MOVE), so it runs before queued study moves.
+ */
+export function jobPriorityFor(job: JobItem): number | undefined {
+  switch (job.name) {
+    case JobName.StudyRestore:
+      return 1;
+    case JobName.StudyMove:
+      return 10;
+    case JobName.IndexStudy:
+    case JobName.RetentionEvaluate:
+    case JobName.RetentionEvaluateStudy:
+    case JobName.RetentionPurge:
+    case JobName.LifecycleEvaluate:
+    case JobName.MigrationEnumerate:
+    case JobName.MigrationStudy:
+      return undefined;
   }
 }

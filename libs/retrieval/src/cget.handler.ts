@@ -16,9 +16,9 @@ export class CGetHandler {
   async onGet(req: RetrieveRequest, _signal: AbortSignal): Promise<RetrievePlan> {
     const from = req.association.callingAeTitle;
     try {
-      const items = await this.retrieve.plan(req.identifier, req.affectedSopClassUid, 'verify-first', { actor: req.association.callingAeTitle, via: 'C-GET' });
-      this.logger.log(`C-GET from ${from}: ${items.length} instance(s)`);
-      return { items };
+      const plan = await this.retrieve.planWithRestore(req.identifier, req.affectedSopClassUid, 'verify-first', { actor: req.association.callingAeTitle, via: 'C-GET' });
+      this.logger.log(`C-GET from ${from}: ${plan.items.length} instance(s)${plan.beforeSubOperations ? ', some restored first' : ''}`);
+      return plan;
     } catch (e) {
       if (e instanceof RetrieveError) this.logger.warn(`C-GET from ${from} refused: ${e.message}`);
       throw toDimseError(e);

@@ -14,9 +14,11 @@ export class CMoveHandler {
     const from = req.association.callingAeTitle;
     try {
       const destination = await this.retrieve.resolveDestination(req.moveDestination ?? '');
-      const items = await this.retrieve.plan(req.identifier, req.affectedSopClassUid, 'stream', { actor: from, via: 'C-MOVE', destination: destination.aeTitle });
-      this.logger.log(`C-MOVE from ${from} to ${destination.aeTitle}@${destination.host}:${destination.port}: ${items.length} instance(s)`);
-      return { destination, items };
+      const plan = await this.retrieve.planWithRestore(req.identifier, req.affectedSopClassUid, 'stream', { actor: from, via: 'C-MOVE', destination: destination.aeTitle });
+      this.logger.log(
+        `C-MOVE from ${from} to ${destination.aeTitle}@${destination.host}:${destination.port}: ${plan.items.length} instance(s)${plan.beforeSubOperations ? ', some restored first' : ''}`,
+      );
+      return { destination, ...plan };
     } catch (e) {
       if (e instanceof RetrieveError) this.logger.warn(`C-MOVE from ${from} to ${req.moveDestination ?? '?'} refused: ${e.message}`);
       throw toDimseError(e);

@@ -1,9 +1,10 @@
 import { AeRepository, LocationRepository, type RetrievableInstance, type RetrieveScope } from '#vna/catalog';
-import type { DicomDict, DimseStatus, RetrieveItem } from '#vna/dimse';
+import type { DicomDict, DimseStatus, RetrieveItem, RetrievePlan } from '#vna/dimse';
 import { Injectable, Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { AccessTrackerService } from './access-tracker.service.js';
 import { ObjectReaderService, ObjectUnavailableError } from './object-reader.service.js';
+import { RestorePendingError, RestoreWaitService } from './restore-wait.service.js';
 import { InvalidRetrieveIdentifierError, retrieveModelOf, toRetrieveQuery } from './retrieve-scope.js';
 
 export enum RetrieveErrorCode {
@@ -61,6 +62,13 @@ export interface MoveDestination {
  * (verified stream from storage). The DIMSE layer runs the sub-operations; object bytes are never
  * read here before a sub-operation asks for them, so the plan is cheap even for huge studies.
  */
+/** Who asks for a C-MOVE / C-GET, for the audit trail. */
+export interface RetrievalCaller {
+  actor: string;
+  via: 'C-MOVE' | 'C-GET';
+  destination?: string;
+}
+
 @Injectable()
 export class DimseRetrieveService {
   private readonly logger = new Logger('DimseRetrieve');
@@ -70,6 +78,7 @@ export class DimseRetrieveService {
     private readonly aes: AeRepository,
     private readonly reader: ObjectReaderService,
     private readonly access: AccessTrackerService,
+    private readonly restoreWait: RestoreWaitService,
   ) {}
 
   /** A registered AE allowed to receive C-MOVE sub-operations. */
@@ -92,8 +101,23 @@ export class DimseRetrieveService {
     identifier: DicomDict,
     sopClassUid: string,
     largeObjects: LargeObjects = 'verify-first',
-    who?: { actor: string; via: 'C-MOVE' | 'C-GET'; destination?: string },
+    who?: RetrievalCaller,
   ): Promise<RetrieveItem[]> {
+    return (await this.planWithRestore(identifier, sopClassUid, largeObjects, who)).items;
+  }
+
+  /**
+   * The plan, and when some of its instances are on an offline tier, `beforeSubOperations`: it
+   * requests their restore and waits for it (VNA_RESTORE_WAIT_S, pending responses meanwhile),
+   * then the items read the restored copies; what is still offline then fails its sub-operation.
+   * `who` (the caller) is written to the audit trail per study.
+   */
+  async planWithRestore(
+    identifier: DicomDict,
+    sopClassUid: string,
+    largeObjects: LargeObjects = 'verify-first',
+    who?: RetrievalCaller,
+  ): Promise<Pick<RetrievePlan, 'items' | 'beforeSubOperations'>> {
     const model = retrieveModelOf(sopClassUid);
     if (!model) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, `${sopClassUid} is not a retrieve SOP class`);
     let query;
@@ -103,16 +127,20 @@ export class DimseRetrieveService {
       if (e instanceof InvalidRetrieveIdentifierError) throw new RetrieveError(RetrieveErrorCode.InvalidIdentifier, e.message);
       throw e;
     }
-    const found: RetrievableInstance[] = [];
-    const seen = new Set<string>();
-    for (const scope of query.scopes) {
-      assertNarrow(scope);
-      for (const inst of await this.locations.findRetrievable(scope)) {
-        if (seen.has(inst.instanceId)) continue;
-        seen.add(inst.instanceId);
-        found.push(inst);
+    const resolve = async (): Promise<RetrievableInstance[]> => {
+      const all: RetrievableInstance[] = [];
+      const seen = new Set<string>();
+      for (const scope of query.scopes) {
+        assertNarrow(scope);
+        for (const inst of await this.locations.findRetrievable(scope)) {
+          if (seen.has(inst.instanceId)) continue;
+          seen.add(inst.instanceId);
+          all.push(inst);
+        }
       }
-    }
+      return all;
+    };
+    const found = await resolve();
     if (!found.length) throw new RetrieveError(RetrieveErrorCode.NoMatch, `no stored instance matches the ${query.level} level identifier`);
 
     const perStudy = new Map<string, number>();
@@ -159,7 +187,23 @@ export class DimseRetrieveService {
         });
       }
     }
-    return items;
+    if (!this.restoreWait.offline(found).length) return { items };
+    const beforeSubOperations = async (sendPending: () => Promise<void>, signal: AbortSignal): Promise<string | undefined> => {
+      try {
+        const current = new Map((await this.restoreWait.online(found, { refresh: resolve, onWait: sendPending, signal })).map((i) => [i.instanceId, i]));
+        // Same instances (items were made from `found`), now with their restored copies.
+        found.forEach((inst, k) => (found[k] = current.get(inst.instanceId) ?? inst));
+        return undefined;
+      } catch (e) {
+        if (!(e instanceof RestorePendingError)) throw e;
+        this.logger.warn(`retrieve of offline instances: ${e.message}`);
+        // Those sub-operations fail (their copies are still offline); the rest is sent.
+        const current = new Map((await resolve()).map((i) => [i.instanceId, i]));
+        found.forEach((inst, k) => (found[k] = current.get(inst.instanceId) ?? inst));
+        return e.failed ? 'restore from offline tier failed; retry later' : 'restore from offline tier in progress; retry later';
+      }
+    };
+    return { items, beforeSubOperations };
   }
 
   /** A large object's verified stream (see LargeObjects). */

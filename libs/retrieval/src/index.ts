@@ -10,3 +10,5 @@ export * from './wado/multipart.js';
 export * from './wado/object-index.js';
 export * from './wado/object-index.service.js';
 export * from './wado/wado.service.js';
+export * from './restore-wait.service.js';
+export * from './restore-wait.js';

@@ -50,7 +50,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       throw new ObjectUnavailableError(
         inst.sopIuid,
         'offline',
-        `stored object of ${inst.sopIuid} is on the offline tier ${loc.storageId}; move the study to an online tier first`,
+        `stored object of ${inst.sopIuid} is on the offline tier ${loc.storageId} and not restored (POST /api/studies/${inst.studyIuid}/restore, or retrieve again later)`,
       );
     }
   }

@@ -7,3 +7,7 @@ export * from './locations-view.js';
 export * from './policy/rules.js';
 export * from './policy/lifecycle.service.js';
 export * from './policy/policy.repository.js';
+export * from './restore.repository.js';
+export * from './restore-request.service.js';
+export * from './study-restore.service.js';
+export * from './restore-key.js';

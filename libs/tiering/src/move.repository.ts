@@ -66,7 +66,17 @@ export interface StudyLocationRow {
   sopIuid: string;
   seriesIuid: string;
   instanceStatus: string;
-  location: { id: string; storageId: string; objectKey: string; sizeBytes: number; sha256: string; status: LocationStatus; version: number } | null;
+  location: {
+    id: string;
+    storageId: string;
+    objectKey: string;
+    sizeBytes: number;
+    sha256: string;
+    status: LocationStatus;
+    version: number;
+    /** Restored copies only. */
+    expiresAt?: Date | null;
+  } | null;
 }
 
 const MOVE_COLUMNS = `id, study_iuid, source_tiers, target_tier, state, error, requested_by, instances_total, instances_moved,
@@ -380,7 +390,7 @@ export class MoveRepository {
   async studyLocations(studyIuid: string): Promise<StudyLocationRow[]> {
     const rows: Array<Record<string, unknown>> = await this.db.query(
       `SELECT i.sop_iuid, i.series_iuid, i.status AS instance_status,
-              l.id AS loc_id, l.storage_id, l.object_key, l.size_bytes, l.sha256, l.status AS loc_status, l.version
+              l.id AS loc_id, l.storage_id, l.object_key, l.size_bytes, l.sha256, l.status AS loc_status, l.version, l.expires_at
          FROM instance i LEFT JOIN location l ON l.instance_fk = i.id
         WHERE i.study_iuid = $1
         ORDER BY i.series_iuid, i.instance_number NULLS LAST, i.id, l.id`,
@@ -399,6 +409,7 @@ export class MoveRepository {
             sha256: String(r.sha256),
             status: r.loc_status as LocationStatus,
             version: Number(r.version),
+            expiresAt: (r.expires_at as Date | null) ?? null,
           }
         : null,
     }));

@@ -2,10 +2,12 @@ import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { JobName, JobQueueService } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { MoveRepository } from './move.repository.js';
+import { RestoreRepository } from './restore.repository.js';
 
 /**
  * The queue is only a trigger: at start-up and every VNA_RECONCILE_INTERVAL_S, every study with an
- * unfinished move (or a failed one whose copies are not all deleted) is enqueued again. The job id
+ * unfinished move (or a failed one whose copies are not all deleted) or unfinished restore is
+ * enqueued again. The job id
  * is per study, so a job that waits or runs already makes this a no-op.
  */
 @Injectable()
@@ -16,6 +18,7 @@ export class TieringReconcilerService implements OnApplicationBootstrap, OnAppli
 
   constructor(
     private readonly moves: MoveRepository,
+    private readonly restores: RestoreRepository,
     private readonly jobs: JobQueueService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {}
@@ -36,13 +39,17 @@ export class TieringReconcilerService implements OnApplicationBootstrap, OnAppli
     if (studies.length) {
       await this.jobs.queueAll(studies.map((studyIuid) => ({ name: JobName.StudyMove, data: { studyIuid } })), { coalesce: false });
     }
-    return studies.length;
+    const restoring = await this.restores.studiesWithWork();
+    if (restoring.length) {
+      await this.jobs.queueAll(restoring.map((studyIuid) => ({ name: JobName.StudyRestore, data: { studyIuid } })), { coalesce: false });
+    }
+    return studies.length + restoring.length;
   }
 
   private tick() {
     if (this.running) return;
     this.running = this.reconcile()
-      .then((n) => n && this.logger.log(`re-enqueued the moves of ${n} stud${n === 1 ? 'y' : 'ies'}`))
+      .then((n) => n && this.logger.log(`re-enqueued the moves and restores of ${n} stud${n === 1 ? 'y' : 'ies'}`))
       .catch((e) => this.logger.warn(`tiering reconcile failed (will retry): ${(e as Error).message}`))
       .finally(() => (this.running = undefined));
   }

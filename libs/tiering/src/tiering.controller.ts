@@ -7,13 +7,17 @@ import {
   Get,
   HttpCode,
   HttpStatus,
+  Res,
   NotFoundException,
   Param,
   Post,
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
+import type { Response } from 'express';
 import type { MoveRow } from './move.repository.js';
+import { RestoreRequestService } from './restore-request.service.js';
+import type { RestoreRow } from './restore.repository.js';
 import { MoveStudyDto } from './move.dto.js';
 import { TieringError, TieringErrorCode } from './tiering.errors.js';
 import type { StudyLocationsView } from './locations-view.js';
@@ -39,7 +43,10 @@ function checkUid(uid: string): void {
 /** Storage tiers and moves: `GET /api/storage/tiers`, `GET /api/storage/moves/{id}`. */
 @Controller('api/storage')
 export class StorageTiersController {
-  constructor(private readonly tiering: TieringService) {}
+  constructor(
+    private readonly tiering: TieringService,
+    private readonly restores: RestoreRequestService,
+  ) {}
 
   @Get('tiers')
   tiers(): Promise<TierView[]> {
@@ -52,13 +59,46 @@ export class StorageTiersController {
     if (!move) throw new NotFoundException(`move ${id} does not exist`);
     return move;
   }
+
+  @Get('restores/:id')
+  async restore(@Param('id') id: string): Promise<RestoreRow> {
+    const restore = await this.restores.get(id);
+    if (!restore) throw new NotFoundException(`restore ${id} does not exist`);
+    return restore;
+  }
 }
 
 /** A study's copies: `GET /api/studies/{uid}/locations`, `POST /api/studies/{uid}/move`. */
 @Controller('api/studies')
 @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
 export class StudyTieringController {
-  constructor(private readonly tiering: TieringService) {}
+  constructor(
+    private readonly tiering: TieringService,
+    private readonly restores: RestoreRequestService,
+  ) {}
+
+  /**
+   * 202: a restore of the study's offline copies into the hot tier is journaled and enqueued
+   * (follow it at /api/storage/restores/{restoreId}); 200 when no copy is offline (nothing to do).
+   */
+  @Post(':uid/restore')
+  async restore(
+    @Param('uid') uid: string,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<{ restoreId: string; state: string; created: boolean; instancesOffline: number } | { restoreId: null; state: 'NOTHING_OFFLINE'; message: string }> {
+    checkUid(uid);
+    try {
+      const result = await this.restores.request(uid, 'api');
+      if (result.kind === 'nothing-offline') {
+        res.status(HttpStatus.OK);
+        return { restoreId: null, state: 'NOTHING_OFFLINE', message: `no instance of study ${uid} has its current copy on an offline tier (or it is restored already)` };
+      }
+      res.status(HttpStatus.ACCEPTED);
+      return { restoreId: result.restore.id, state: result.restore.state, created: result.created, instancesOffline: result.instancesOffline };
+    } catch (e) {
+      throw httpError(e);
+    }
+  }
 
   @Get(':uid/locations')
   async locations(@Param('uid') uid: string): Promise<StudyLocationsView> {

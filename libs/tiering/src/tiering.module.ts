@@ -12,13 +12,25 @@ import { StorageTiersController, StudyTieringController } from './tiering.contro
 import { TieringProcessor } from './tiering.processor.js';
 import { TieringReconcilerService } from './tiering-reconciler.service.js';
 import { TieringService } from './tiering.service.js';
+import { RestoreRepository } from './restore.repository.js';
+import { RestoreRequestService } from './restore-request.service.js';
+import { StudyRestoreService } from './study-restore.service.js';
+import { RestoreSweeperService } from './restore-sweeper.service.js';
+
+/** Restore requests and their journal: used by the tiering API and by retrieval (which waits for restores). */
+@Module({
+  imports: [CatalogModule, JobsModule],
+  providers: [RestoreRepository, RestoreRequestService],
+  exports: [RestoreRepository, RestoreRequestService],
+})
+export class RestoreClientModule {}
 
 /**
  * Tiering API (always loaded, like the admin API): tiers, a study's locations, move requests, the
  * lifecycle policy and its evaluation. Needs VNA_CONFIG.
  */
 @Module({
-  imports: [CatalogModule, JobsModule],
+  imports: [CatalogModule, JobsModule, RestoreClientModule],
   controllers: [StorageTiersController, StudyTieringController, LifecycleController],
   providers: [MoveRepository, TieringService, PolicyRepository, LifecycleService],
   exports: [TieringService, LifecycleService],
@@ -26,8 +38,10 @@ import { TieringService } from './tiering.service.js';
 export class TieringApiModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {
     // POST /api/lifecycle/evaluate has no body: only the routes that take one parse it.
+    // POST /api/studies/{uid}/restore takes no body either.
     consumer
       .apply(JsonBodyMiddleware)
+      .exclude({ path: 'api/studies/:uid/restore', method: RequestMethod.POST })
       .forRoutes(StudyTieringController, { path: 'api/lifecycle/policy', method: RequestMethod.PUT });
   }
 }
@@ -37,8 +51,8 @@ export class TieringApiModule implements NestModule {
  * and the evaluation scheduler. Needs VNA_CONFIG and STORAGE_REGISTRY.
  */
 @Module({
-  imports: [CatalogModule, JobsModule, TieringApiModule],
-  providers: [MoveRepository, StudyMoveService, TieringProcessor, TieringReconcilerService, LifecycleSchedulerService],
-  exports: [StudyMoveService],
+  imports: [CatalogModule, JobsModule, TieringApiModule, RestoreClientModule],
+  providers: [MoveRepository, StudyMoveService, StudyRestoreService, TieringProcessor, TieringReconcilerService, RestoreSweeperService, LifecycleSchedulerService],
+  exports: [StudyMoveService, StudyRestoreService],
 })
 export class TieringModule {}

@@ -5,6 +5,7 @@ import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
 import { LifecycleService } from './policy/lifecycle.service.js';
 import { MoveDeferredError, StudyMoveService } from './study-move.service.js';
+import { StudyRestoreService } from './study-restore.service.js';
 
 /**
  * Thin: one switch, one service call per job name; an unknown name throws. A job whose worker
@@ -16,6 +17,7 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
   constructor(
     private readonly moves: StudyMoveService,
     private readonly lifecycle: LifecycleService,
+    private readonly restores: StudyRestoreService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {
     super();
@@ -39,6 +41,8 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
         }
       case JobName.LifecycleEvaluate:
         return this.lifecycle.handleEvaluate();
+      case JobName.StudyRestore:
+        return this.restores.handleStudyRestore(job.data as JobData<JobName.StudyRestore>);
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Tiering}`);
     }

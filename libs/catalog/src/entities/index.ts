@@ -112,6 +112,10 @@ export enum LocationStatus {
   Replaced = 'REPLACED',
   Missing = 'MISSING',
   Corrupt = 'CORRUPT',
+  /** A restore's copy being written (key planned; never read); cleaned up if its restore crashed. */
+  Restoring = 'RESTORING',
+  /** A verified copy restored from an offline tier, read instead of it until `expires_at`. */
+  Restored = 'RESTORED',
 }
 
 /** One row per stored object (dcm4chee's Location): storage id, key, size, digest, status. */
@@ -126,6 +130,8 @@ export class LocationEntity {
   @Column({ name: 'transfer_syntax_uid', type: 'text' }) transferSyntaxUid: string;
   @Column({ type: 'integer' }) version: number;
   @Column({ type: 'text' }) status: LocationStatus;
+  /** RESTORING/RESTORED copies only: when the restored copy stops being read and is swept. */
+  @Column({ name: 'expires_at', type: 'timestamptz', nullable: true }) expiresAt: Date | null;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column({ name: 'updated_at', type: 'timestamptz' }) updatedAt: Date;
 }

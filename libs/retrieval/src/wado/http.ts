@@ -9,13 +9,20 @@ const STATUS: Record<WadoErrorCode, HttpStatus> = {
   [WadoErrorCode.Gone]: HttpStatus.GONE,
   [WadoErrorCode.NotAcceptable]: HttpStatus.NOT_ACCEPTABLE,
   [WadoErrorCode.Unsupported]: HttpStatus.NOT_IMPLEMENTED,
+  [WadoErrorCode.RestorePending]: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 const logger = new Logger('WADO');
 
-/** Domain errors -> HTTP errors at the edge (before anything was sent). */
-export function toHttp(e: unknown): unknown {
-  if (e instanceof WadoError) return new HttpException(e.message, STATUS[e.code]);
+/**
+ * Domain errors -> HTTP errors at the edge (before anything was sent). A pending restore also sets
+ * Retry-After on `res` (the exception filter keeps headers already set).
+ */
+export function toHttp(e: unknown, res?: Response): unknown {
+  if (e instanceof WadoError) {
+    if (e.retryAfterS !== undefined && res) res.setHeader('Retry-After', String(e.retryAfterS));
+    return new HttpException(e.message, STATUS[e.code]);
+  }
   return e;
 }
 

@@ -113,7 +113,7 @@ export class WadoRsController {
     try {
       p = await plan();
     } catch (e) {
-      throw toHttp(e);
+      throw toHttp(e, res);
     }
     await send(res, p);
   }

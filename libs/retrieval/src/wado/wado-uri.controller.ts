@@ -49,7 +49,7 @@ export class WadoUriController {
     try {
       plan = await this.wado.wadoUri({ studyUid: one('studyUID')!, seriesUid: one('seriesUID')!, sopUid: one('objectUID')! }, contentTypes, transferSyntax);
     } catch (e) {
-      throw toHttp(e);
+      throw toHttp(e, res);
     }
     await send(res, plan);
   }

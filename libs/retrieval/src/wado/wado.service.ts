@@ -15,6 +15,7 @@ import {
 import { copyStream, multipartContentType, MultipartWriter, newBoundary, writeChunk } from './multipart.js';
 import { type ByteRange, ObjectIndexError } from './object-index.js';
 import { ObjectIndexService } from './object-index.service.js';
+import { RestorePendingError, RestoreWaitService } from '../restore-wait.service.js';
 
 export enum WadoErrorCode {
   BadRequest = 'BAD_REQUEST',
@@ -24,12 +25,16 @@ export enum WadoErrorCode {
   NotAcceptable = 'NOT_ACCEPTABLE',
   /** The object cannot be handled this way (e.g. frames of a deflated object). */
   Unsupported = 'UNSUPPORTED',
+  /** On an offline tier, its restore not done within VNA_RESTORE_WAIT_S (503 + Retry-After). */
+  RestorePending = 'RESTORE_PENDING',
 }
 
 export class WadoError extends Error {
   constructor(
     readonly code: WadoErrorCode,
     message: string,
+    /** RestorePending: seconds for Retry-After. */
+    readonly retryAfterS?: number,
   ) {
     super(message);
     this.name = 'WadoError';
@@ -76,6 +81,7 @@ export class WadoService {
     private readonly indexes: ObjectIndexService,
     private readonly tracker: AccessTrackerService,
     @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
+    private readonly restoreWait: RestoreWaitService,
   ) {}
 
   /**
@@ -91,11 +97,13 @@ export class WadoService {
    * no terminating chunk), never a completed multipart holding altered or silently missing objects.
    */
   async retrieve(scope: RetrieveScope, accept: MediaRange[], what: string): Promise<ResponsePlan> {
-    const instances = await this.locations.findRetrievable(scope);
-    if (!instances.length) throw new WadoError(WadoErrorCode.NotFound, `${what} is not in the archive`);
-    this.touch(instances);
+    const found = await this.locations.findRetrievable(scope);
+    if (!found.length) throw new WadoError(WadoErrorCode.NotFound, `${what} is not in the archive`);
+    this.touch(found);
     // 406 before anything is sent, also when only some instances are in another syntax.
-    this.negotiate(() => negotiateDicom(accept, instances.map((i) => i.transferSyntaxUid)));
+    this.negotiate(() => negotiateDicom(accept, found.map((i) => i.transferSyntaxUid)));
+    // Copies on an offline tier: their restore is requested and awaited (VNA_RESTORE_WAIT_S), or 503.
+    const instances = await this.online(found, () => this.locations.findRetrievable(scope));
     const problems = await this.probe(instances);
     const available = instances.filter((i) => !problems.has(i.sopIuid));
     if (!available.length) {
@@ -275,12 +283,24 @@ export class WadoService {
   }
 
   private async instance(ref: InstanceRef): Promise<RetrievableInstance> {
-    const [inst] = await this.locations.findRetrievable({ studyUid: ref.studyUid, seriesUid: ref.seriesUid, sopUids: [ref.sopUid] });
-    if (!inst) {
+    const scope = { studyUid: ref.studyUid, seriesUid: ref.seriesUid, sopUids: [ref.sopUid] };
+    const [found] = await this.locations.findRetrievable(scope);
+    if (!found) {
       throw new WadoError(WadoErrorCode.NotFound, `instance ${ref.sopUid} of series ${ref.seriesUid} in study ${ref.studyUid} is not in the archive`);
     }
-    this.tracker.touch(inst.studyIuid);
-    return inst;
+    this.tracker.touch(found.studyIuid);
+    const [inst] = await this.online([found], () => this.locations.findRetrievable(scope));
+    return inst ?? found;
+  }
+
+  /** The instances with readable copies, after waiting for the restore of any offline ones (503 when not done in time). */
+  private async online(instances: RetrievableInstance[], refresh: () => Promise<RetrievableInstance[]>): Promise<RetrievableInstance[]> {
+    try {
+      return await this.restoreWait.online(instances, { refresh });
+    } catch (e) {
+      if (e instanceof RestorePendingError) throw new WadoError(WadoErrorCode.RestorePending, e.message, e.retryAfterS);
+      throw e;
+    }
   }
 
   private async open(inst: RetrievableInstance) {
