@@ -251,7 +251,7 @@ describe('migration from a legacy archive (Orthanc)', () => {
     let excess = -Infinity;
     for (let i = 0; i < times.length; i++)
       for (let j = i; j < times.length; j++) excess = Math.max(excess, j - i + 1 - R * ((times[j]! - times[i]!) / 1000));
-    expect(excess).toBeLessThanOrEqual(1 + R * 0.5);
+    expect(excess).toBeLessThanOrEqual(1 + R * 1.0); // 1 s of record-time variation, as below
     await a.stop();
   });
 
@@ -300,8 +300,10 @@ describe('migration from a legacy archive (Orthanc)', () => {
     expect(counts.rows[0]).toEqual({ i: files.length, l: files.length });
 
     // Rate: in any window of the recorded receive times, count <= rate * window + slack. The
-    // slack allows the bucket's one token per process start and up to 0.5 s of variation in the
-    // time from a token to the record of its object (recorded times, not wall-clock sleeps).
+    // slack allows the bucket's one token per process start and up to 1 s of variation in the
+    // time from a token to the record of its object (recorded times, not wall-clock sleeps; a
+    // loaded machine delays records by hundreds of ms). Unthrottled, the 53 objects would arrive
+    // within a fraction of a second and break either bound by far.
     const times = ((await b.db.query(`SELECT received_at FROM instance ORDER BY received_at`)).rows as Array<{ received_at: Date }>).map((r) =>
       r.received_at.getTime(),
     );
@@ -311,10 +313,10 @@ describe('migration from a legacy archive (Orthanc)', () => {
         for (let j = i; j < ts.length; j++) excess = Math.max(excess, j - i + 1 - rate * ((ts[j]! - ts[i]!) / 1000));
       return excess;
     };
-    expect(worst(times, R1)).toBeLessThanOrEqual(2 + R1 * 0.5);
+    expect(worst(times, R1)).toBeLessThanOrEqual(2 + R1 * 1.0);
     const afterPatch = times.filter((t) => t > patchAt + 1500);
     expect(afterPatch.length).toBeGreaterThan(10);
-    expect(worst(afterPatch, R2)).toBeLessThanOrEqual(1 + R2 * 0.5);
+    expect(worst(afterPatch, R2)).toBeLessThanOrEqual(1 + R2 * 1.0);
   });
 
   it('an object the archive refuses (its SOP Instance UID is already in another study): fetched once more, then the study fails with the reason', async () => {
