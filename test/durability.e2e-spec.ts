@@ -58,12 +58,17 @@ describe('durability', () => {
     started.push(a);
     // storescu in the background; kill the archive while it is sending.
     const child = spawn('storescu', ['-v', '+sd', '+r', ...a.dcmArgs(), work], { env: { ...process.env, TCP_NODELAY: '1' } });
+    // Listen for the end now: storescu may end before the archive is killed (then 'close' is past).
+    const closed = new Promise((r) => child.once('close', r));
     let log = '';
     child.stderr.on('data', (d) => (log += d));
     child.stdout.on('data', (d) => (log += d));
-    for (let i = 0; i < 200 && storeResponses(log).ok < 20; i++) await sleep(25);
+    for (let i = 0; i < 1200 && storeResponses(log).ok < 20 && child.exitCode === null; i++) await sleep(25);
     await a.kill9();
-    await new Promise((r) => child.once('close', r));
+    // storescu ends when its association breaks; never wait on it forever.
+    const guard = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await closed;
+    clearTimeout(guard);
     // Which instances did storescu see acknowledged?
     const acked = new Set<string>();
     let current = '';
