@@ -55,6 +55,21 @@ export interface CurrentCopy {
   sha256: string;
 }
 
+/** A row of `instance` joined with its chosen location (`loc_id`, ...) -> CurrentCopy. */
+export function toCurrentCopy(r: Record<string, unknown>): CurrentCopy {
+  return {
+    instanceId: String(r.id),
+    sopIuid: String(r.sop_iuid),
+    seriesIuid: String(r.series_iuid),
+    studyIuid: String(r.study_iuid),
+    locationId: String(r.loc_id),
+    storageId: String(r.storage_id),
+    objectKey: String(r.object_key),
+    sizeBytes: Number(r.size_bytes),
+    sha256: String(r.sha256),
+  };
+}
+
 export interface TierUsage {
   storageId: string;
   studies: number;
@@ -232,17 +247,7 @@ export class MoveRepository {
         WHERE i.study_iuid = $1 ORDER BY i.id`,
       [studyIuid],
     );
-    return rows.map((r) => ({
-      instanceId: String(r.id),
-      sopIuid: String(r.sop_iuid),
-      seriesIuid: String(r.series_iuid),
-      studyIuid: String(r.study_iuid),
-      locationId: String(r.loc_id),
-      storageId: String(r.storage_id),
-      objectKey: String(r.object_key),
-      sizeBytes: Number(r.size_bytes),
-      sha256: String(r.sha256),
-    }));
+    return rows.map(toCurrentCopy);
   }
 
   async items(moveId: string, states: readonly StudyMoveItemState[]): Promise<MoveItemRow[]> {

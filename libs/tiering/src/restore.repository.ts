@@ -2,6 +2,7 @@ import { LocationStatus } from '#vna/catalog';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { toCurrentCopy } from './move.repository.js';
 
 export enum StudyRestoreState {
   Scheduled = 'SCHEDULED',
@@ -199,15 +200,7 @@ export class RestoreRepository {
       [studyIuid, offlineTiers, marginMs],
     );
     return rows.map((r) => ({
-      instanceId: String(r.id),
-      sopIuid: String(r.sop_iuid),
-      seriesIuid: String(r.series_iuid),
-      studyIuid: String(r.study_iuid),
-      locationId: String(r.loc_id),
-      storageId: String(r.storage_id),
-      objectKey: String(r.object_key),
-      sizeBytes: Number(r.size_bytes),
-      sha256: String(r.sha256),
+      ...toCurrentCopy(r),
       transferSyntaxUid: String(r.transfer_syntax_uid),
       version: Number(r.version),
     }));
