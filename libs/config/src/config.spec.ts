@@ -76,3 +76,72 @@ describe('loadConfig', () => {
     expect(restoreMarginMs(10 * 86_400_000)).toBe(600_000);
   });
 });
+
+describe('capacity watermarks and promotion on access (VNA_TIERS)', () => {
+  const tiers = (hot: Record<string, unknown>, warm: Record<string, unknown> = {}) =>
+    JSON.stringify([
+      { id: 'hot', kind: 'fs', path: 'hot', availability: 'online', ...hot },
+      { id: 'warm', kind: 'fs', path: 'warm', availability: 'nearline', ...warm },
+      { id: 'cold', kind: 'fs', path: 'cold', availability: 'offline' },
+    ]);
+  const problems = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      return (e as Error).message;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('parses watermarks on hot and promoteOnAccess on warm; defaults of the check interval and the keep time', () => {
+    const c = loadConfig({ VNA_TIERS: tiers({ capacityBytes: 5_000_000, highWatermark: 80, lowWatermark: 60.5 }, { promoteOnAccess: true }) });
+    expect(c.tiers[0]!.capacity).toEqual({ capacityBytes: 5_000_000, highWatermark: 80, lowWatermark: 60.5 });
+    expect(c.tiers[1]!.promoteOnAccess).toBe(true);
+    expect(c.tiers[2]!.capacity).toBeUndefined();
+    expect(c.capacityIntervalMs).toBe(60_000);
+    expect(c.promoteKeepMs).toBe(7 * 86_400_000);
+    // A filesystem hot tier may leave capacityBytes out: its filesystem's size is used.
+    expect(loadConfig({ VNA_TIERS: tiers({ highWatermark: 90, lowWatermark: 70 }) }).tiers[0]!.capacity).toEqual({ highWatermark: 90, lowWatermark: 70 });
+    expect(loadConfig({ VNA_CAPACITY_INTERVAL_S: '0', VNA_PROMOTE_KEEP_S: '60' })).toMatchObject({ capacityIntervalMs: 0, promoteKeepMs: 60_000 });
+  });
+
+  it('refuses invalid watermarks at boot, naming the variable, the entry and the field', () => {
+    expect(problems({ VNA_TIERS: tiers({ highWatermark: 60, lowWatermark: 80 }) })).toContain(
+      'VNA_TIERS[0].lowWatermark (80) must be less than VNA_TIERS[0].highWatermark (60)',
+    );
+    expect(problems({ VNA_TIERS: tiers({ highWatermark: 70, lowWatermark: 70 }) })).toContain('VNA_TIERS[0].lowWatermark (70) must be less than');
+    expect(problems({ VNA_TIERS: tiers({ highWatermark: 120, lowWatermark: 50 }) })).toMatch(/VNA_TIERS\[0\]\.highWatermark: .*100/);
+    expect(problems({ VNA_TIERS: tiers({ highWatermark: 80, lowWatermark: -1 }) })).toMatch(/VNA_TIERS\[0\]\.lowWatermark: .*0/);
+    expect(problems({ VNA_TIERS: tiers({ highWatermark: '80', lowWatermark: 50 }) })).toContain('VNA_TIERS[0].highWatermark: must be a percentage (0-100)');
+    expect(problems({ VNA_TIERS: tiers({ highWatermark: 80 }) })).toContain('VNA_TIERS[0].lowWatermark is required');
+    expect(problems({ VNA_TIERS: tiers({ capacityBytes: 1000 }) })).toContain('VNA_TIERS[0].highWatermark is required');
+    expect(problems({ VNA_TIERS: tiers({ capacityBytes: 1.5, highWatermark: 80, lowWatermark: 50 }) })).toContain(
+      'VNA_TIERS[0].capacityBytes: must be a whole number of bytes',
+    );
+    expect(problems({ VNA_TIERS: tiers({}, { highWatermark: 80, lowWatermark: 50 }) })).toContain(
+      'VNA_TIERS[1].highWatermark: capacity watermarks apply to the "hot" tier only',
+    );
+    expect(
+      problems({
+        VNA_TIERS: JSON.stringify([
+          { id: 'hot', kind: 's3', endpoint: 'http://s3:9000', bucket: 'vna', accessKey: 'a', secretKey: 'b', availability: 'online', highWatermark: 80, lowWatermark: 50 },
+        ]),
+      }),
+    ).toContain('VNA_TIERS[0].capacityBytes is required for watermarks on an s3 tier');
+  });
+
+  it('refuses promoteOnAccess on hot and on offline tiers', () => {
+    expect(problems({ VNA_TIERS: tiers({ promoteOnAccess: true }) })).toContain('VNA_TIERS[0].promoteOnAccess');
+    expect(
+      problems({
+        VNA_TIERS: JSON.stringify([
+          { id: 'hot', kind: 'fs', path: 'hot', availability: 'online' },
+          { id: 'cold', kind: 'fs', path: 'cold', availability: 'offline', promoteOnAccess: true },
+        ]),
+      }),
+    ).toContain('VNA_TIERS[1].promoteOnAccess: an offline tier is restored from');
+    expect(problems({ VNA_TIERS: tiers({}, { promoteOnAccess: 'yes' }) })).toContain('VNA_TIERS[1].promoteOnAccess: must be true or false');
+    expect(problems({ VNA_CAPACITY_INTERVAL_S: 'often' })).toContain('VNA_CAPACITY_INTERVAL_S');
+  });
+});

@@ -181,6 +181,14 @@ export class EnvironmentVariables {
   /** How long a restored copy (in the hot tier) is kept and read before the sweeper deletes it. */
   @IsOptional() @Transform(toInt) @IsInt() @Min(5) @Max(365 * 86_400)
   VNA_RESTORE_KEEP_S?: number;
+
+  /** Seconds between capacity checks of the hot tier's watermarks (tiering role); 0 = only on request. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(86_400)
+  VNA_CAPACITY_INTERVAL_S?: number;
+
+  /** A study promoted on access is left on hot by the lifecycle policy this long (seconds). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3650 * 86_400)
+  VNA_PROMOTE_KEEP_S?: number;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -279,6 +287,10 @@ export interface VnaConfig {
    * long after.
    */
   restore: { waitMs: number; keepMs: number; marginMs: number };
+  /** VNA_CAPACITY_INTERVAL_S in ms: scheduled capacity checks of the hot tier (0 = off). */
+  capacityIntervalMs: number;
+  /** VNA_PROMOTE_KEEP_S in ms: the lifecycle policy leaves a study promoted on access on hot this long. */
+  promoteKeepMs: number;
 }
 
 export class ConfigError extends Error {
@@ -374,6 +386,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     tieringFault: vars.VNA_TIERING_FAULT,
     lifecycleIntervalMs: (vars.VNA_LIFECYCLE_INTERVAL_S ?? 3600) * 1000,
     restore: restoreSettings(vars.VNA_RESTORE_WAIT_S ?? 30, vars.VNA_RESTORE_KEEP_S ?? 86_400),
+    capacityIntervalMs: (vars.VNA_CAPACITY_INTERVAL_S ?? 60) * 1000,
+    promoteKeepMs: (vars.VNA_PROMOTE_KEEP_S ?? 7 * 86_400) * 1000,
   };
 }
 

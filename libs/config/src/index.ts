@@ -1,2 +1,3 @@
 export * from './config.js';
 export * from './tiers.js';
+export * from './tier-capacity.js';

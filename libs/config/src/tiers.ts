@@ -5,8 +5,9 @@
  * tier with id `hot`.
  */
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Min, ValidateIf, validateSync } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateIf, validateSync } from 'class-validator';
 import path from 'node:path';
+import { type TierCapacity, tierCapacity } from './tier-capacity.js';
 
 export const TIER_AVAILABILITIES = ['online', 'nearline', 'offline'] as const;
 /** dcm4chee's Availability: ONLINE (read at once), NEARLINE (read, slower), OFFLINE (restore first). */
@@ -31,6 +32,10 @@ interface TierBase {
   availability: TierAvailability;
   /** Price of one GB (10^9 bytes) stored for a month, in the operator's currency. */
   pricePerGbMonth: number;
+  /** Capacity watermarks (the hot tier only; see tier-capacity.ts). */
+  capacity?: TierCapacity;
+  /** A study read from this tier is moved back to hot (online/nearline tiers other than hot). */
+  promoteOnAccess?: boolean;
 }
 
 export type TierConfig = (TierBase & { kind: 'fs'; path: string }) | (TierBase & { kind: 's3'; s3: S3TierSettings });
@@ -75,6 +80,19 @@ class TierSpec {
 
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'pricePerGbMonth must be a number' }) @Min(0)
   pricePerGbMonth?: number;
+
+  // Capacity watermarks and promotion on access (rules between the fields: tier-capacity.ts).
+  @IsOptional() @IsInt({ message: 'capacityBytes must be a whole number of bytes' }) @Min(1)
+  capacityBytes?: number;
+
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'highWatermark must be a percentage (0-100)' }) @Min(0) @Max(100)
+  highWatermark?: number;
+
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'lowWatermark must be a percentage (0-100)' }) @Min(0) @Max(100)
+  lowWatermark?: number;
+
+  @IsOptional() @IsBoolean({ message: 'promoteOnAccess must be true or false' })
+  promoteOnAccess?: boolean;
 }
 
 /** The tiers when VNA_TIERS is not set: hot (as configured by VNA_HOT_*), warm and cold on the filesystem. */
@@ -127,7 +145,18 @@ export function parseTiers(value: string, dataDir: string): { tiers: TierConfig[
       return;
     }
     seen.add(spec.id);
-    const base = { id: spec.id, availability: spec.availability as TierAvailability, pricePerGbMonth: spec.pricePerGbMonth ?? 0 };
+    const capacity = tierCapacity(spec, where);
+    if (capacity.problems.length) {
+      problems.push(...capacity.problems);
+      return;
+    }
+    const base = {
+      id: spec.id,
+      availability: spec.availability as TierAvailability,
+      pricePerGbMonth: spec.pricePerGbMonth ?? 0,
+      ...(capacity.capacity ? { capacity: capacity.capacity } : {}),
+      ...(capacity.promoteOnAccess ? { promoteOnAccess: true } : {}),
+    };
     if (spec.kind === 'fs') {
       tiers.push({ ...base, kind: 'fs', path: path.resolve(dataDir, spec.path!) });
     } else {
