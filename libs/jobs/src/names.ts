@@ -31,6 +31,8 @@ export enum JobName {
   MigrationStudy = 'migration-study',
   /** Restore (or resume restoring) a study's offline copies into the hot tier, from the study_restore journal. */
   StudyRestore = 'study-restore',
+  /** Check the hot tier's capacity watermarks and journal the demotions they call for (run by a job scheduler). */
+  CapacityCheck = 'capacity-check',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -44,7 +46,8 @@ export type JobItem =
   | { name: JobName.LifecycleEvaluate; data: Record<string, never> }
   | { name: JobName.MigrationEnumerate; data: { migrationId: string } }
   | { name: JobName.MigrationStudy; data: { ledgerId: string } }
-  | { name: JobName.StudyRestore; data: { studyIuid: string } };
+  | { name: JobName.StudyRestore; data: { studyIuid: string } }
+  | { name: JobName.CapacityCheck; data: Record<string, never> };
 
 /** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
 export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
@@ -59,6 +62,7 @@ export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.MigrationEnumerate]: QueueName.Migration,
   [JobName.MigrationStudy]: QueueName.Migration,
   [JobName.StudyRestore]: QueueName.Tiering,
+  [JobName.CapacityCheck]: QueueName.Tiering,
 };
 
 /**
@@ -85,6 +89,8 @@ export function jobIdFor(job: JobItem): string {
       return `migration-study-${job.data.ledgerId}`;
     case JobName.StudyRestore:
       return `study-restore-${job.data.studyIuid}`;
+    case JobName.CapacityCheck:
+      return 'capacity-check';
   }
 }
 
@@ -120,6 +126,7 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
     case JobName.MigrationEnumerate:
     case JobName.MigrationStudy:
     case JobName.StudyRestore:
+    case JobName.CapacityCheck:
       return 0;
   }
 }
@@ -141,6 +148,7 @@ export function jobPriorityFor(job: JobItem): number | undefined {
     case JobName.LifecycleEvaluate:
     case JobName.MigrationEnumerate:
     case JobName.MigrationStudy:
+    case JobName.CapacityCheck:
       return undefined;
   }
 }

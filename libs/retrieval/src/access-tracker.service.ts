@@ -1,4 +1,5 @@
 import { type AuditEntry, AuditEventRepository, LocationRepository } from '#vna/catalog';
+import { PromotionService } from '#vna/tiering';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 
 const FLUSH_MS = 2000;
@@ -7,7 +8,8 @@ const MAX_PENDING_EVENTS = 10_000;
 /**
  * Records study access times for lifecycle rules, and retrievals in the audit trail, batched:
  * retrievals only add to a set and a list; one UPDATE and one INSERT per interval write them.
- * Never on a retrieval's path.
+ * Once a batch's access times are written, its studies are offered for promotion on access
+ * (PromotionService: journaled moves back to hot). Never on a retrieval's path.
  */
 @Injectable()
 export class AccessTrackerService implements OnApplicationShutdown {
@@ -19,6 +21,7 @@ export class AccessTrackerService implements OnApplicationShutdown {
   constructor(
     private readonly locations: LocationRepository,
     private readonly audit: AuditEventRepository,
+    private readonly promotion: PromotionService,
   ) {}
 
   touch(studyUid: string): void {
@@ -48,11 +51,19 @@ export class AccessTrackerService implements OnApplicationShutdown {
     const events = this.events;
     this.events = [];
     if (batch.length) {
-      await this.locations.touchStudies(batch).catch((e) => {
-        this.logger.warn(`access times not recorded (will retry): ${(e as Error).message}`);
-        batch.forEach((u) => this.pending.add(u));
-        this.arm();
-      });
+      const touched = await this.locations.touchStudies(batch).then(
+        () => true,
+        (e) => {
+          this.logger.warn(`access times not recorded (will retry): ${(e as Error).message}`);
+          batch.forEach((u) => this.pending.add(u));
+          this.arm();
+          return false;
+        },
+      );
+      // A promotion that fails is not retried: the study's next retrieval offers it again.
+      if (touched && this.promotion.enabled()) {
+        await this.promotion.afterAccess(batch).catch((e) => this.logger.warn(`promotion on access failed: ${(e as Error).message}`));
+      }
     }
     if (events.length) {
       await this.audit.append(events).catch((e) => {

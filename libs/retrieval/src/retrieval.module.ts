@@ -1,5 +1,5 @@
 import { CatalogModule } from '#vna/catalog';
-import { RestoreClientModule } from '#vna/tiering';
+import { RestoreClientModule, TieringApiModule } from '#vna/tiering';
 import { Module } from '@nestjs/common';
 import { AccessTrackerService } from './access-tracker.service.js';
 import { CGetHandler } from './cget.handler.js';
@@ -14,7 +14,7 @@ import { WadoService } from './wado/wado.service.js';
 
 /** Retrieval role: WADO-RS/URI, C-MOVE/C-GET handlers and what they share. Needs STORAGE_REGISTRY. */
 @Module({
-  imports: [CatalogModule, RestoreClientModule],
+  imports: [CatalogModule, RestoreClientModule, TieringApiModule],
   controllers: [WadoRsController, WadoUriController],
   providers: [
     ObjectReaderService,

@@ -11,3 +11,7 @@ export * from './restore.repository.js';
 export * from './restore-request.service.js';
 export * from './study-restore.service.js';
 export * from './restore-key.js';
+export * from './capacity/capacity.repository.js';
+export * from './capacity/capacity.service.js';
+export * from './capacity/promotion.service.js';
+export * from './capacity/watermarks.js';

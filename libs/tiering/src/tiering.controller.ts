@@ -11,14 +11,17 @@ import {
   NotFoundException,
   Param,
   Post,
+  Query,
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
 import type { Response } from 'express';
+import { type CapacityCheckResult, CapacityService } from './capacity/capacity.service.js';
 import type { MoveRow } from './move.repository.js';
 import { RestoreRequestService } from './restore-request.service.js';
 import type { RestoreRow } from './restore.repository.js';
 import { MoveStudyDto } from './move.dto.js';
+import { EvaluateQueryDto } from './policy/policy.dto.js';
 import { TieringError, TieringErrorCode } from './tiering.errors.js';
 import type { StudyLocationsView } from './locations-view.js';
 import { TieringService, type TierView } from './tiering.service.js';
@@ -32,6 +35,7 @@ function httpError(e: unknown): unknown {
       return new NotFoundException(e.message);
     case TieringErrorCode.MoveInProgress:
     case TieringErrorCode.StudyPurging:
+    case TieringErrorCode.NoWatermarks:
       return new ConflictException(e.message);
   }
 }
@@ -40,17 +44,35 @@ function checkUid(uid: string): void {
   if (!isValidUid(uid)) throw new BadRequestException(`study UID ${JSON.stringify(uid)} is not a valid UID`);
 }
 
-/** Storage tiers and moves: `GET /api/storage/tiers`, `GET /api/storage/moves/{id}`. */
+/**
+ * Storage tiers and moves: `GET /api/storage/tiers`, `GET /api/storage/moves/{id}`,
+ * `POST /api/storage/capacity/check[?dryRun=true]`.
+ */
 @Controller('api/storage')
 export class StorageTiersController {
   constructor(
     private readonly tiering: TieringService,
     private readonly restores: RestoreRequestService,
+    private readonly capacity: CapacityService,
   ) {}
 
   @Get('tiers')
-  tiers(): Promise<TierView[]> {
-    return this.tiering.tiers();
+  async tiers(): Promise<TierView[]> {
+    return this.capacity.withCapacity(await this.tiering.tiers());
+  }
+
+  /** One capacity check of the hot tier now: the plan; without dryRun=true its demotions are journaled and enqueued. 409 without watermarks. */
+  @Post('capacity/check')
+  @HttpCode(HttpStatus.OK)
+  @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+  async capacityCheck(@Query() query: EvaluateQueryDto): Promise<CapacityCheckResult> {
+    try {
+      const result = await this.capacity.check({ dryRun: query.dryRun === 'true' });
+      if (!result) throw new ConflictException('another capacity check is running; try again when it is done');
+      return result;
+    } catch (e) {
+      throw httpError(e);
+    }
   }
 
   @Get('moves/:id')

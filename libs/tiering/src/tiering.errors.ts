@@ -5,6 +5,8 @@ export enum TieringErrorCode {
   MoveInProgress = 'MOVE_IN_PROGRESS',
   /** The study is being purged by retention: it is never moved meanwhile. */
   StudyPurging = 'STUDY_PURGING',
+  /** A capacity check was requested but the hot tier has no watermarks (VNA_TIERS). */
+  NoWatermarks = 'NO_WATERMARKS',
 }
 
 export class TieringError extends Error {

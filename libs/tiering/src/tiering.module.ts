@@ -16,6 +16,10 @@ import { RestoreRepository } from './restore.repository.js';
 import { RestoreRequestService } from './restore-request.service.js';
 import { StudyRestoreService } from './study-restore.service.js';
 import { RestoreSweeperService } from './restore-sweeper.service.js';
+import { CapacityRepository } from './capacity/capacity.repository.js';
+import { CapacitySchedulerService } from './capacity/capacity-scheduler.service.js';
+import { CapacityService } from './capacity/capacity.service.js';
+import { PromotionService } from './capacity/promotion.service.js';
 
 /** Restore requests and their journal: used by the tiering API and by retrieval (which waits for restores). */
 @Module({
@@ -32,8 +36,8 @@ export class RestoreClientModule {}
 @Module({
   imports: [CatalogModule, JobsModule, RestoreClientModule],
   controllers: [StorageTiersController, StudyTieringController, LifecycleController],
-  providers: [MoveRepository, TieringService, PolicyRepository, LifecycleService],
-  exports: [TieringService, LifecycleService],
+  providers: [MoveRepository, TieringService, PolicyRepository, LifecycleService, CapacityRepository, CapacityService, PromotionService],
+  exports: [TieringService, LifecycleService, CapacityService, PromotionService],
 })
 export class TieringApiModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {
@@ -52,7 +56,7 @@ export class TieringApiModule implements NestModule {
  */
 @Module({
   imports: [CatalogModule, JobsModule, TieringApiModule, RestoreClientModule],
-  providers: [MoveRepository, StudyMoveService, StudyRestoreService, TieringProcessor, TieringReconcilerService, RestoreSweeperService, LifecycleSchedulerService],
+  providers: [MoveRepository, StudyMoveService, StudyRestoreService, TieringProcessor, TieringReconcilerService, RestoreSweeperService, LifecycleSchedulerService, CapacitySchedulerService],
   exports: [StudyMoveService, StudyRestoreService],
 })
 export class TieringModule {}

@@ -3,6 +3,7 @@ import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
+import { CapacityService } from './capacity/capacity.service.js';
 import { LifecycleService } from './policy/lifecycle.service.js';
 import { MoveDeferredError, StudyMoveService } from './study-move.service.js';
 import { StudyRestoreService } from './study-restore.service.js';
@@ -18,6 +19,7 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly moves: StudyMoveService,
     private readonly lifecycle: LifecycleService,
     private readonly restores: StudyRestoreService,
+    private readonly capacity: CapacityService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {
     super();
@@ -43,6 +45,8 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
         return this.lifecycle.handleEvaluate();
       case JobName.StudyRestore:
         return this.restores.handleStudyRestore(job.data as JobData<JobName.StudyRestore>);
+      case JobName.CapacityCheck:
+        return this.capacity.handleCheck();
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Tiering}`);
     }

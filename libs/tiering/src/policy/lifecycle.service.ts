@@ -1,5 +1,6 @@
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CapacityRepository } from '../capacity/capacity.repository.js';
 import { MoveRepository } from '../move.repository.js';
 import { TieringError, TieringErrorCode } from '../tiering.errors.js';
 import { TieringService } from '../tiering.service.js';
@@ -15,8 +16,11 @@ export interface EvaluationResult extends LifecyclePlan {
   policyVersion: number;
   evaluatedAt: Date;
   studiesEvaluated: number;
-  /** Studies not considered: still receiving (settle time) or with an unfinished move. */
-  skipped: { settling: number; moving: number };
+  /**
+   * Studies not considered: still receiving (settle time), with an unfinished move, or promoted
+   * on access within VNA_PROMOTE_KEEP_S (left on hot).
+   */
+  skipped: { settling: number; moving: number; promoted: number };
   /** Without dryRun: the moves journaled (or already unfinished to the same tier). */
   enqueued?: Array<{ studyIuid: string; moveId: string }>;
   /** Without dryRun: studies whose unfinished move goes elsewhere (left alone). */
@@ -32,6 +36,7 @@ export class LifecycleService {
     private readonly policies: PolicyRepository,
     private readonly moves: MoveRepository,
     private readonly tiering: TieringService,
+    private readonly capacity: CapacityRepository,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {}
 
@@ -64,9 +69,10 @@ export class LifecycleService {
     const policy = (await this.policy())!;
     const settleBefore = now.getTime() - policy.settleMinutes * 60_000;
     const candidates: StudyFacts[] = [];
-    const skipped = { settling: 0, moving: 0 };
+    const skipped = { settling: 0, moving: 0, promoted: 0 };
     let studiesEvaluated = 0;
     const inFlight = new Set(await this.moves.studiesWithWork());
+    const promoted = await this.capacity.promotedSince(new Date(now.getTime() - this.config.promoteKeepMs));
     for (let after = '0'; ; ) {
       const batch = await this.policies.studyFacts(after, FACTS_BATCH);
       if (!batch.length) break;
@@ -75,6 +81,7 @@ export class LifecycleService {
         studiesEvaluated++;
         if (s.lastReceivedAt.getTime() > settleBefore) skipped.settling++;
         else if (inFlight.has(s.studyIuid)) skipped.moving++;
+        else if (promoted.has(s.studyIuid)) skipped.promoted++;
         else candidates.push(s);
       }
     }

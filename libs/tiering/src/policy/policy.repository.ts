@@ -72,7 +72,43 @@ export class PolicyRepository {
   /** Facts of indexed studies with id > `afterId`, in id order, `limit` at a time. */
   async studyFacts(afterId: string, limit: number): Promise<Array<StudyFactsRow & { id: string }>> {
     const rows: Array<Record<string, unknown>> = await this.db.query(
-      `SELECT s.id, s.study_iuid, s.modalities, s.study_date, s.created_at, s.last_access_at, coalesce(p.birth_date, '') AS birth_date,
+      `${factsSelect()} WHERE s.id > $1 AND s.retention_state = 'ACTIVE' ORDER BY s.id LIMIT $2`,
+      [afterId, limit],
+    );
+    return rows.map(toFacts);
+  }
+
+  /**
+   * Facts of the ACTIVE studies with an OK location on `storageId`, least recently accessed first
+   * (last retrieval, or ingest when never retrieved; then ingest; then id), after `cursor`.
+   * The capacity check's candidates.
+   */
+  async studyFactsByAccess(storageId: string, cursor: AccessCursor | undefined, limit: number): Promise<Array<StudyFactsRow & { id: string; cursor: AccessCursor }>> {
+    const c = cursor ?? { accessedAt: '-infinity', createdAt: '-infinity', id: '0' };
+    const rows: Array<Record<string, unknown>> = await this.db.query(
+      `SELECT f.*, f.sort_access::text AS c_access, f.created_at::text AS c_created FROM (
+         ${factsSelect('coalesce(s.last_access_at, s.created_at) AS sort_access,')}
+          WHERE s.retention_state = 'ACTIVE'
+            AND (coalesce(s.last_access_at, s.created_at), s.created_at, s.id) > ($2::timestamptz, $3::timestamptz, $4::bigint)
+            AND EXISTS (SELECT 1 FROM instance i3 JOIN location l3 ON l3.instance_fk = i3.id
+                         WHERE i3.study_iuid = s.study_iuid AND l3.storage_id = $1 AND l3.status = 'OK')
+          ORDER BY coalesce(s.last_access_at, s.created_at), s.created_at, s.id LIMIT $5) f
+        ORDER BY f.sort_access, f.created_at, f.id`,
+      [storageId, c.accessedAt, c.createdAt, c.id, limit],
+    );
+    return rows.map((r) => ({ ...toFacts(r), cursor: { accessedAt: String(r.c_access), createdAt: String(r.c_created), id: String(r.id) } }));
+  }
+}
+
+/** Keyset position in the least-recently-accessed order (timestamps as PostgreSQL text: exact to the microsecond). */
+export interface AccessCursor {
+  accessedAt: string;
+  createdAt: string;
+  id: string;
+}
+
+/** The SELECT … FROM of the facts the rules look at (`extra`: more columns first). */
+const factsSelect = (extra = '') => `SELECT ${extra} s.id, s.study_iuid, s.modalities, s.study_date, s.created_at, s.last_access_at, coalesce(p.birth_date, '') AS birth_date,
               coalesce((SELECT array_agg(DISTINCT se.institution_name) FROM series se
                          WHERE se.study_fk = s.id AND se.institution_name <> ''), '{}') AS institutions,
               ia.source_aes, ia.last_received_at,
@@ -86,26 +122,22 @@ export class PolicyRepository {
          CROSS JOIN LATERAL (
            SELECT coalesce(array_agg(DISTINCT i.source_ae) FILTER (WHERE i.source_ae <> ''), '{}') AS source_aes,
                   max(i.received_at) AS last_received_at
-             FROM instance i WHERE i.study_iuid = s.study_iuid) ia
-        WHERE s.id > $1 AND s.retention_state = 'ACTIVE' ORDER BY s.id LIMIT $2`,
-      [afterId, limit],
-    );
-    return rows.map((r) => {
-      const bytesByTier = Object.fromEntries(Object.entries(r.bytes_by_tier as Record<string, string | number>).map(([k, v]) => [k, Number(v)]));
-      return {
-        id: String(r.id),
-        studyIuid: String(r.study_iuid),
-        modalities: r.modalities as string[],
-        sourceAes: r.source_aes as string[],
-        institutions: r.institutions as string[],
-        studyDate: String(r.study_date),
-        patientBirthDate: String(r.birth_date),
-        createdAt: r.created_at as Date,
-        lastAccessAt: (r.last_access_at as Date | null) ?? null,
-        sizeBytes: Object.values(bytesByTier).reduce((a, b) => a + b, 0),
-        bytesByTier,
-        lastReceivedAt: (r.last_received_at as Date | null) ?? (r.created_at as Date),
-      };
-    });
-  }
+             FROM instance i WHERE i.study_iuid = s.study_iuid) ia`;
+
+function toFacts(r: Record<string, unknown>): StudyFactsRow & { id: string } {
+  const bytesByTier = Object.fromEntries(Object.entries(r.bytes_by_tier as Record<string, string | number>).map(([k, v]) => [k, Number(v)]));
+  return {
+    id: String(r.id),
+    studyIuid: String(r.study_iuid),
+    modalities: r.modalities as string[],
+    sourceAes: r.source_aes as string[],
+    institutions: r.institutions as string[],
+    studyDate: String(r.study_date),
+    patientBirthDate: String(r.birth_date),
+    createdAt: r.created_at as Date,
+    lastAccessAt: (r.last_access_at as Date | null) ?? null,
+    sizeBytes: Object.values(bytesByTier).reduce((a, b) => a + b, 0),
+    bytesByTier,
+    lastReceivedAt: (r.last_received_at as Date | null) ?? (r.created_at as Date),
+  };
 }
