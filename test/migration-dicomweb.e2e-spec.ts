@@ -183,7 +183,7 @@ describe('migration from a DICOMweb legacy archive (Orthanc + DICOMweb plugin)',
     expect(enumerationLog(a, String(ranged.json.id)).splits).toBeGreaterThan(0);
   });
 
-  it('an Orthanc that cuts its own answers short (LimitFindResults): C-FIND sees its Cancel status and splits; QIDO splits under a cap below the limit', async () => {
+  it('an Orthanc that cuts its own answers short (LimitFindResults): C-FIND sees its Cancel status and splits, a study whose series listing is cut short fails; QIDO splits under a cap below the limit', async () => {
     // At most two studies a day, so every single-day window fits the source's limit.
     const dated = studies.filter((s) => s.studyDate && s !== studies[5]);
     const datedFiles = files.filter((f) => dated.some((s) => f.path.includes(s.studyUid)));
@@ -200,14 +200,27 @@ describe('migration from a DICOMweb legacy archive (Orthanc + DICOMweb plugin)',
       });
       const id = String(viaFind.json.id);
       const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
-      expect(job.state, JSON.stringify(job)).toBe('COMPLETED');
-      expect((job.figures as { studies: Json }).studies).toMatchObject({ expected: dated.length, done: dated.length });
-      expect((job.figures as { instances: Json }).instances).toMatchObject({ expected: datedFiles.length, migrated: datedFiles.length });
+      // Every study found; W2's three series are more than Orthanc's SERIES-level answer holds
+      // (Cancel after two): its instances cannot be counted, so it fails instead of passing short.
+      expect(job.state, JSON.stringify(job)).toBe('FAILED');
       expect(enumerationLog(a, id).splits).toBeGreaterThan(0);
+      const rows = (await api(a, 'GET', `/api/migrations/${id}/report`)).json.studies as Json[];
+      expect(rows.map((r) => r.studyIuid).sort()).toEqual(dated.map((s) => s.studyUid).sort());
+      const w2 = studies[1]!;
+      for (const r of rows) {
+        if (r.studyIuid === w2.studyUid) {
+          expect(r).toMatchObject({ state: 'failed', migratedInstances: 0 });
+          expect(String(r.lastError)).toContain('cut short its SERIES-level C-FIND answer');
+        } else {
+          expect(r.state).toBe('done');
+        }
+      }
       // The date-less sweep for undated studies was cut short by the source's limit: said so.
-      expect(String(job.lastError)).toContain('without a StudyDate may be missing');
-      expect(await archivedDatasets(a)).toEqual(expectedHere);
+      expect(readFileSync(a.logFile, 'utf8')).toContain('studies without a StudyDate may be missing');
+      expect(await archivedDatasets(a)).toEqual(new Map([...expectedHere].filter(([sop]) => !datedFiles.find((f) => f.sopInstanceUid === sop)!.path.includes(w2.studyUid))));
 
+      // QIDO-RS: a cap below Orthanc's limit splits the windows; the instance listing (instance
+      // level, not limited) is whole, so W2 comes too. A date range: no date-less sweep.
       const viaWeb = await api(a, 'POST', '/api/migrations', {
         name: 'limited qido', source: { kind: 'dicomweb', baseUrl: limited.dicomWebRoot, maxResultsPerQuery: 1 }, scope: { studyDateFrom: '19000101' },
       });
@@ -215,8 +228,10 @@ describe('migration from a DICOMweb legacy archive (Orthanc + DICOMweb plugin)',
       const job2 = await waitState(a, id2, ['COMPLETED', 'FAILED']);
       expect(job2.state, JSON.stringify(job2)).toBe('COMPLETED');
       expect(job2.lastError).toBeNull();
-      expect((job2.figures as { studies: Json }).studies).toMatchObject({ expected: dated.length, skipped: dated.length });
+      expect((job2.figures as { studies: Json }).studies).toMatchObject({ expected: dated.length, done: 1, skipped: dated.length - 1 });
+      expect((job2.figures as { instances: Json }).instances).toMatchObject({ expected: datedFiles.length, migrated: instancesOf(w2) });
       expect(enumerationLog(a, id2).splits).toBeGreaterThan(0);
+      expect(await archivedDatasets(a)).toEqual(expectedHere);
     } finally {
       await limited.stop();
     }

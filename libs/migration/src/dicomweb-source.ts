@@ -8,7 +8,6 @@
 import type { DicomDict } from '#vna/dimse';
 import Dicer from 'dicer';
 import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DEFAULT_MAX_RESULTS_PER_QUERY, type EnumerationResult, enumerateStudies, type FindAnswer } from './date-windows.js';
 import { MigrationSourceError, type SourceInstance } from './dimse-source.js';
@@ -238,7 +237,15 @@ export class DicomwebSource {
       });
     });
     try {
-      await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), parser);
+      // Dicer emits 'finish' itself once its last part has ended (stream.pipeline does not see
+      // it as finished): listen for it, as STOW-RS does.
+      await new Promise<void>((resolve, reject) => {
+        const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+        parser.once('finish', () => resolve());
+        parser.once('error', reject);
+        body.once('error', reject);
+        body.pipe(parser);
+      });
     } catch (e) {
       await chain;
       if (failure !== undefined) throw failure;

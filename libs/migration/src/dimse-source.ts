@@ -145,18 +145,27 @@ export class DimseSource {
     });
   }
 
-  /** Every instance of a study at the source: SERIES-level, then IMAGE-level C-FIND per series. */
+  /**
+   * Every instance of a study at the source: SERIES-level, then IMAGE-level C-FIND per series.
+   * A listing the source ends with Cancel by itself (its own result limit) cannot be trusted for
+   * the reconciliation: the study fails with that reason (retrying would not help).
+   */
   async listInstances(studyIuid: string, withSopClass: boolean): Promise<SourceInstance[]> {
     return this.using(DimseSource.findContexts(), async (c) => {
+      const complete = (level: string) => (status: number) => {
+        if (status === 0xfe00) {
+          throw new DimseSourceError(`the source cut short its ${level}-level C-FIND answer for study ${studyIuid} (its own result limit): its instances cannot be counted`, true);
+        }
+      };
       const series: string[] = [];
-      for await (const ds of c.find(SopClass.StudyRootFind, seriesQuery(studyIuid))) {
+      for await (const ds of c.find(SopClass.StudyRootFind, seriesQuery(studyIuid), { onFinalStatus: complete('SERIES') })) {
         const uid = firstValue(ds, Tags.SeriesInstanceUID);
         if (uid && !series.includes(uid)) series.push(uid);
       }
       const seen = new Set<string>();
       const out: SourceInstance[] = [];
       for (const seriesIuid of series) {
-        for await (const ds of c.find(SopClass.StudyRootFind, instanceQuery(studyIuid, seriesIuid, withSopClass))) {
+        for await (const ds of c.find(SopClass.StudyRootFind, instanceQuery(studyIuid, seriesIuid, withSopClass), { onFinalStatus: complete('IMAGE') })) {
           const sopIuid = firstValue(ds, Tags.SOPInstanceUID);
           if (!sopIuid || seen.has(sopIuid)) continue;
           seen.add(sopIuid);

@@ -326,7 +326,7 @@ export class MigrationRunnerService {
       }
       const message = (e as Error).message || String(e);
       if (e instanceof MigrationSourceError && e.permanent) {
-        await this.repo.fail(row.id, `the source refused: ${message}`, instances?.length ?? null, 0);
+        await this.repo.fail(row.id, message, instances?.length ?? null, 0);
         this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed: ${message}`);
         return;
       }
