@@ -5,14 +5,15 @@
  * byte-identical objects (the whole Part 10 file = Orthanc's stored file); a second job
  * duplicates nothing. Enumeration in self-splitting date windows: with a small
  * maxResultsPerQuery (QIDO and C-FIND), and against an Orthanc that cuts its own answers short
- * (LimitFindResults), every study is found, undated ones included. An unreachable source, a
- * wrong base URL and missing credentials fail the job with the reason.
+ * (LimitFindResults), every study is found, undated ones included. A paused throttled job
+ * stops between instances. An unreachable source, a wrong base URL and missing credentials fail
+ * the job with the reason.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, sha256, type StudySpec } from './support/archive.js';
+import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, sha256, sleep, type StudySpec } from './support/archive.js';
 import { api, archivedDatasets, type Json, legacyStudy, waitState } from './support/migration.js';
 import { Orthanc } from './support/orthanc.js';
 
@@ -181,6 +182,33 @@ describe('migration from a DICOMweb legacy archive (Orthanc + DICOMweb plugin)',
     const rows3 = (await api(a, 'GET', `/api/migrations/${String(ranged.json.id)}/report`)).json.studies as Json[];
     expect(rows3.map((r) => r.studyIuid).sort()).toEqual([studies[0]!, studies[1]!, studies[4]!, studies[5]!].map((s) => s.studyUid).sort());
     expect(enumerationLog(a, String(ranged.json.id)).splits).toBeGreaterThan(0);
+  });
+
+  it('pausing a throttled DICOMweb migration stops between instances; resume completes the study exactly', async () => {
+    const a = await startArchive();
+    const w3 = studies[2]!;
+    const created = await api(a, 'POST', '/api/migrations', {
+      name: 'slow web', source: web(), order: 'list', scope: { studyInstanceUids: [w3.studyUid] }, throttle: { maxInstancesPerSecond: 2 },
+    });
+    const id = String(created.json.id);
+    const count = async () => (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+    for (let i = 0; i < 2400 && (await count()) < 1; i++) await sleep(25);
+    expect((await api(a, 'POST', `/api/migrations/${id}/pause`)).json.state).toBe('PAUSED');
+    let row: { state: string } = { state: '' };
+    for (let i = 0; i < 600; i++) {
+      row = (await a.db.query(`SELECT state FROM migration_study WHERE migration_fk = $1`, [id])).rows[0];
+      if (row.state === 'pending') break;
+      await sleep(50);
+    }
+    expect(row.state).toBe('pending');
+    expect(await count()).toBeLessThan(instancesOf(w3));
+    await api(a, 'PATCH', `/api/migrations/${id}`, { throttle: { maxInstancesPerSecond: null } });
+    expect((await api(a, 'POST', `/api/migrations/${id}/resume`)).status).toBe(200);
+    const job = await waitState(a, id, ['COMPLETED', 'FAILED']);
+    expect(job.state).toBe('COMPLETED');
+    expect((job.figures as { instances: Json }).instances).toMatchObject({ expected: 5, migrated: 5, skipped: 0 });
+    const w3Files = files.filter((f) => f.path.includes(w3.studyUid));
+    expect(await archivedDatasets(a)).toEqual(new Map(w3Files.map((f) => [f.sopInstanceUid, expected.get(f.sopInstanceUid)!])));
   });
 
   it('an Orthanc that cuts its own answers short (LimitFindResults): C-FIND sees its Cancel status and splits, a study whose series listing is cut short fails; QIDO splits under a cap below the limit', async () => {
