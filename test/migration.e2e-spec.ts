@@ -10,62 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, run, sha256, sleep, type StudySpec, uid } from './support/archive.js';
+import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, run, sha256, sleep, type StudySpec } from './support/archive.js';
+import { api, archivedDatasets, type Json, legacyStudy, waitState } from './support/migration.js';
 import { Orthanc } from './support/orthanc.js';
 
-interface Json {
-  [k: string]: unknown;
-}
-
-async function api(a: Archive, method: string, p: string, body?: unknown): Promise<{ status: number; json: Json; text: string; type: string }> {
-  const r = await fetch(`${a.http}${p}`, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  let json: Json = {};
-  try {
-    json = JSON.parse(text) as Json;
-  } catch {
-    // CSV and empty bodies
-  }
-  return { status: r.status, json, text, type: r.headers.get('content-type') ?? '' };
-}
-
-async function waitState(a: Archive, id: string, states: string[], timeoutMs = 180_000): Promise<Json> {
-  const t0 = Date.now();
-  let last: Json = {};
-  while (Date.now() - t0 < timeoutMs) {
-    const r = await api(a, 'GET', `/api/migrations/${id}`);
-    last = r.json;
-    if (states.includes(last.state as string)) return last;
-    await sleep(200);
-  }
-  throw new Error(`migration ${id} not in ${states.join('/')} after ${timeoutMs} ms: ${JSON.stringify(last)}\n${a.logTail()}`);
-}
-
-/** SHA-256 of the data set of every OK location in the archive, by SOP Instance UID (duplicates fail). */
-async function archivedDatasets(a: Archive): Promise<Map<string, string>> {
-  const r = await a.db.query(
-    `SELECT i.sop_iuid, l.object_key FROM instance i JOIN location l ON l.instance_fk = i.id AND l.status = 'OK'`,
-  );
-  const out = new Map<string, string>();
-  for (const row of r.rows as Array<{ sop_iuid: string; object_key: string }>) {
-    expect(out.has(row.sop_iuid), `two OK locations for ${row.sop_iuid}`).toBe(false);
-    out.set(row.sop_iuid, sha256(datasetBytes(readFileSync(path.join(a.dataDir, 'storage/hot', row.object_key)))));
-  }
-  return out;
-}
-
-const study = (patientId: string, date: string, series: Array<[string, number]>): StudySpec => ({
-  patientId,
-  patientName: `Legacy^${patientId}`,
-  studyUid: uid(),
-  studyDate: date,
-  accession: `ACC${patientId}`,
-  series: series.map(([modality, instances], k) => ({ seriesUid: uid(), modality, number: k + 1, instances })),
-});
+const study = legacyStudy;
 
 describe('migration from a legacy archive (Orthanc)', () => {
   let orthanc: Orthanc;

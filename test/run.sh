@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 log() { printf '[test] %s\n' "$*" >&2; }
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
-# --- Debian packages the tests drive: dcmtk tools, pydicom (test data + its test files), python3-numpy, Orthanc.
+# --- Debian packages the tests drive: dcmtk tools, pydicom (test data + its test files), python3-numpy, Orthanc (+ its DICOMweb plugin).
 pkgs=()
 command -v storescu >/dev/null && command -v findscu >/dev/null && command -v dcmdump >/dev/null || pkgs+=(dcmtk)
 [ -d /usr/lib/python3/dist-packages/pydicom/data/test_files ] || pkgs+=(python3-pydicom)
@@ -15,6 +15,8 @@ command -v storescu >/dev/null && command -v findscu >/dev/null && command -v dc
 command -v redis-server >/dev/null || pkgs+=(redis-server)
 # Orthanc: the legacy archive of the migration e2e tests (Debian's /usr/sbin/Orthanc).
 [ -x /usr/sbin/Orthanc ] || pkgs+=(orthanc)
+# Orthanc's DICOMweb plugin: the legacy archive of the DICOMweb migration e2e tests.
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || pkgs+=(orthanc-dicomweb)
 command -v pg_ctlcluster >/dev/null || command -v pg_ctl >/dev/null || pkgs+=(postgresql)
 if [ ${#pkgs[@]} -gt 0 ]; then
   log "installing ${pkgs[*]}"

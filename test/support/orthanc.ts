@@ -3,7 +3,8 @@
  * config, index and storage in a temporary directory, DICOM and HTTP on free ports, TCP_NODELAY=1
  * (Debian's DCMTK keeps Nagle on otherwise). The archive is registered as a modality, so Orthanc
  * accepts it as a caller and as a C-MOVE destination (`setModality` after the archive restarts on
- * another port).
+ * another port). With `dicomWeb`, Orthanc loads Debian's DICOMweb plugin (package
+ * orthanc-dicomweb) and serves QIDO-RS / WADO-RS under `dicomWebRoot`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,16 @@ export interface OrthancOptions {
   aeTitle?: string;
   /** Modalities Orthanc knows: name → [AET, host, port]. */
   modalities?: Record<string, [string, string, number]>;
+  /** Load the DICOMweb plugin (QIDO-RS, WADO-RS at `${http}/dicom-web`). */
+  dicomWeb?: boolean;
+  /** Orthanc's own cap of answers per C-FIND / QIDO at the study level (LimitFindResults; 0 = none). */
+  limitFindResults?: number;
+  /** HTTP users (name → password): the REST API and DICOMweb then require HTTP Basic authentication. */
+  users?: Record<string, string>;
 }
+
+/** Where Debian's orthanc-dicomweb package puts the plugin. */
+export const ORTHANC_DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
 
 export class Orthanc {
   child?: ChildProcess;
@@ -24,6 +34,13 @@ export class Orthanc {
   dicomPort = 0;
   http = '';
   logFile = '';
+  /** Headers of this helper's own REST calls (Basic authentication when `users` are set). */
+  auth: Record<string, string> = {};
+
+  /** The DICOMweb root (with `dicomWeb`). */
+  get dicomWebRoot(): string {
+    return `${this.http}/dicom-web`;
+  }
 
   static async start(options: OrthancOptions = {}): Promise<Orthanc> {
     const o = new Orthanc();
@@ -39,11 +56,14 @@ export class Orthanc {
       StorageCompression: false,
       // No in-memory cache of stored files: a test can take a file away from under Orthanc.
       MaximumStorageCacheSize: 0,
-      Plugins: [],
+      Plugins: options.dicomWeb ? [ORTHANC_DICOMWEB_PLUGIN] : [],
+      ...(options.dicomWeb ? { DicomWeb: { Enable: true, Root: '/dicom-web/' } } : {}),
+      LimitFindResults: options.limitFindResults ?? 0,
       HttpServerEnabled: true,
       HttpPort: httpPort,
       RemoteAccessAllowed: false,
-      AuthenticationEnabled: false,
+      AuthenticationEnabled: Boolean(options.users),
+      ...(options.users ? { RegisteredUsers: options.users } : {}),
       DicomServerEnabled: true,
       DicomAet: o.aeTitle,
       DicomPort: o.dicomPort,
@@ -53,6 +73,8 @@ export class Orthanc {
     };
     const file = path.join(o.dir, 'orthanc.json');
     writeFileSync(file, JSON.stringify(config, null, 2));
+    const [user] = Object.entries(options.users ?? {});
+    if (user) o.auth = { Authorization: `Basic ${Buffer.from(`${user[0]}:${user[1]}`).toString('base64')}` };
     o.logFile = path.join(o.dir, 'orthanc.log');
     const log = createWriteStream(o.logFile);
     o.child = spawn('/usr/sbin/Orthanc', [file], { env: { ...process.env, TCP_NODELAY: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -61,8 +83,9 @@ export class Orthanc {
     for (let i = 0; i < 300; i++) {
       if (o.child.exitCode !== null) throw new Error(`Orthanc exited: ${o.logTail()}`);
       try {
-        const r = await fetch(`${o.http}/system`);
-        if (r.ok) {
+        const r = await fetch(`${o.http}/system`, { headers: o.auth });
+        const web = options.dicomWeb ? (await fetch(`${o.dicomWebRoot}/studies`, { headers: o.auth })).ok : true;
+        if (r.ok && web) {
           const echo = await run('echoscu', ['-aec', o.aeTitle, '127.0.0.1', String(o.dicomPort)]);
           if (echo.code === 0) return o;
         }
@@ -86,6 +109,7 @@ export class Orthanc {
   async setModality(name: string, aeTitle: string, host: string, port: number): Promise<void> {
     const r = await fetch(`${this.http}/modalities/${name}`, {
       method: 'PUT',
+      headers: this.auth,
       body: JSON.stringify({ AET: aeTitle, Host: host, Port: port }),
     });
     if (!r.ok) throw new Error(`PUT /modalities/${name}: ${r.status} ${await r.text()}`);
@@ -100,15 +124,15 @@ export class Orthanc {
 
   /** Where Orthanc keeps the file of an instance (by SOP Instance UID). */
   async storedFileOf(sopInstanceUid: string): Promise<string> {
-    const lookup = (await (await fetch(`${this.http}/tools/lookup`, { method: 'POST', body: sopInstanceUid })).json()) as Array<{ ID: string; Type: string }>;
+    const lookup = (await (await fetch(`${this.http}/tools/lookup`, { method: 'POST', headers: this.auth, body: sopInstanceUid })).json()) as Array<{ ID: string; Type: string }>;
     const id = lookup.find((l) => l.Type === 'Instance')?.ID;
     if (!id) throw new Error(`Orthanc does not know ${sopInstanceUid}`);
-    const info = (await (await fetch(`${this.http}/instances/${id}/attachments/dicom/info`)).json()) as { Uuid: string };
+    const info = (await (await fetch(`${this.http}/instances/${id}/attachments/dicom/info`, { headers: this.auth })).json()) as { Uuid: string };
     return path.join(this.dir, 'storage', info.Uuid.slice(0, 2), info.Uuid.slice(2, 4), info.Uuid);
   }
 
   async statistics(): Promise<{ CountStudies: number; CountInstances: number }> {
-    const r = await fetch(`${this.http}/statistics`);
+    const r = await fetch(`${this.http}/statistics`, { headers: this.auth });
     return (await r.json()) as { CountStudies: number; CountInstances: number };
   }
 

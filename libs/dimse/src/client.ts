@@ -79,6 +79,8 @@ export interface QueryOptions {
   priority?: number;
   /** Aborting sends C-CANCEL; the operation then ends with the SCP's Cancel response. */
   signal?: AbortSignal;
+  /** Called with the final response's status (e.g. Cancel 0xFE00 from an SCP that stopped at its own result limit). */
+  onFinalStatus?: (status: number) => void;
 }
 
 export interface RetrieveProgress {
@@ -347,6 +349,7 @@ export class DimseClient {
           continue;
         }
         finished = true;
+        options.onFinalStatus?.(status);
         if (category === 'failure') throw new DimseError(status, r.command.errorComment ?? `C-FIND failed with status 0x${status.toString(16)}`);
         return;
       }

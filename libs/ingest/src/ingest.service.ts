@@ -195,7 +195,7 @@ export class IngestService {
    * (`STUDY_RECEIVED` per study: who, how, how many instances). Never throws: indexing is
    * covered by the reconciler, and a lost audit entry is logged.
    */
-  async senderDone(received: Map<string, number>, who: { actor: string; via: 'C-STORE' | 'STOW-RS' | 'C-GET' | 'FOLDER' }): Promise<void> {
+  async senderDone(received: Map<string, number>, who: { actor: string; via: 'C-STORE' | 'STOW-RS' | 'C-GET' | 'WADO-RS' | 'FOLDER' }): Promise<void> {
     if (received.size === 0) return;
     const jobs = [...received.keys()].map((studyIuid) => ({ name: JobName.IndexStudy, data: { studyIuid } }) as const);
     await Promise.all([

@@ -14,7 +14,8 @@ import {
   type StoreHandler,
   TransferSyntax,
 } from '#vna/dimse';
-import { firstValue, instanceQuery, parseStudy, retrieveIdentifier, seriesQuery, type SourceStudy, Tags } from './scope.js';
+import { DEFAULT_MAX_RESULTS_PER_QUERY, type EnumerationResult, enumerateStudies, type FindAnswer } from './date-windows.js';
+import { firstValue, instanceQuery, type MigrationScope, parseStudy, retrieveIdentifier, seriesQuery, type SourceStudy, studyQueries, Tags } from './scope.js';
 
 export interface DimseSourceConfig {
   kind: 'dimse';
@@ -22,6 +23,20 @@ export interface DimseSourceConfig {
   host: string;
   port: number;
   retrieve: 'move' | 'get';
+  /** Answers per C-FIND before its date window is split (date-windows.ts); default 1000. */
+  maxResultsPerQuery?: number;
+}
+
+/** A source's failure (refused, error status, HTTP error): reported in the ledger, retried where it may pass. */
+export class MigrationSourceError extends Error {
+  override name = 'MigrationSourceError';
+  constructor(
+    message: string,
+    /** Retrying cannot help (e.g. HTTP 404 / 401 for the source's base URL). */
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface SourceInstance {
@@ -62,7 +77,7 @@ export function getContexts(sopClasses: string[]): ProposedContext[] {
   return [...control, ...classes.slice(0, room).map((c) => ({ abstractSyntax: c, transferSyntaxes: [...GET_TRANSFER_SYNTAXES], roles }))];
 }
 
-export class DimseSourceError extends Error {
+export class DimseSourceError extends MigrationSourceError {
   override name = 'DimseSourceError';
 }
 
@@ -102,32 +117,55 @@ export class DimseSource {
     return [{ abstractSyntax: SopClass.StudyRootFind, transferSyntaxes: [...COMMAND_TRANSFER_SYNTAXES] }];
   }
 
-  /** The studies answering any of these STUDY-level identifiers (one association). */
-  async findStudies(queries: DicomDict[]): Promise<SourceStudy[]> {
+  /**
+   * The studies of the scope (one association), in self-splitting date windows: a C-FIND that
+   * gives more than maxResultsPerQuery answers is canceled (C-CANCEL) and its window split; one
+   * that the source ends with Cancel by itself (its own result limit, e.g. Orthanc's
+   * LimitFindResults) counts as too large too.
+   */
+  async findStudies(scope: MigrationScope): Promise<EnumerationResult> {
     return this.using(DimseSource.findContexts(), async (c) => {
-      const out: SourceStudy[] = [];
-      for (const q of queries) {
-        for await (const ds of c.find(SopClass.StudyRootFind, q)) {
-          const s = parseStudy(ds);
-          if (s) out.push(s);
-        }
-      }
-      return out;
+      const finder = {
+        find: async (q: DicomDict, cap: number | null): Promise<FindAnswer> => {
+          const studies: SourceStudy[] = [];
+          let finalStatus = 0;
+          let over = false;
+          for await (const ds of c.find(SopClass.StudyRootFind, q, { onFinalStatus: (s) => (finalStatus = s) })) {
+            const s = parseStudy(ds);
+            if (s) studies.push(s);
+            if (cap !== null && studies.length > cap) {
+              over = true;
+              break; // the client sends C-CANCEL and waits for the final response
+            }
+          }
+          return { studies, truncated: over || finalStatus === 0xfe00 };
+        },
+      };
+      return enumerateStudies(finder, studyQueries(scope), scope, this.source.maxResultsPerQuery ?? DEFAULT_MAX_RESULTS_PER_QUERY);
     });
   }
 
-  /** Every instance of a study at the source: SERIES-level, then IMAGE-level C-FIND per series. */
+  /**
+   * Every instance of a study at the source: SERIES-level, then IMAGE-level C-FIND per series.
+   * A listing the source ends with Cancel by itself (its own result limit) cannot be trusted for
+   * the reconciliation: the study fails with that reason (retrying would not help).
+   */
   async listInstances(studyIuid: string, withSopClass: boolean): Promise<SourceInstance[]> {
     return this.using(DimseSource.findContexts(), async (c) => {
+      const complete = (level: string) => (status: number) => {
+        if (status === 0xfe00) {
+          throw new DimseSourceError(`the source cut short its ${level}-level C-FIND answer for study ${studyIuid} (its own result limit): its instances cannot be counted`, true);
+        }
+      };
       const series: string[] = [];
-      for await (const ds of c.find(SopClass.StudyRootFind, seriesQuery(studyIuid))) {
+      for await (const ds of c.find(SopClass.StudyRootFind, seriesQuery(studyIuid), { onFinalStatus: complete('SERIES') })) {
         const uid = firstValue(ds, Tags.SeriesInstanceUID);
         if (uid && !series.includes(uid)) series.push(uid);
       }
       const seen = new Set<string>();
       const out: SourceInstance[] = [];
       for (const seriesIuid of series) {
-        for await (const ds of c.find(SopClass.StudyRootFind, instanceQuery(studyIuid, seriesIuid, withSopClass))) {
+        for await (const ds of c.find(SopClass.StudyRootFind, instanceQuery(studyIuid, seriesIuid, withSopClass), { onFinalStatus: complete('IMAGE') })) {
           const sopIuid = firstValue(ds, Tags.SOPInstanceUID);
           if (!sopIuid || seen.has(sopIuid)) continue;
           seen.add(sopIuid);

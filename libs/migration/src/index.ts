@@ -8,3 +8,5 @@ export * from './migration.service.js';
 export * from './migration-runner.service.js';
 export * from './migration.module.js';
 export * from './time-windows.js';
+export * from './date-windows.js';
+export * from './dicomweb-source.js';

@@ -7,16 +7,21 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DimseSource, DimseSourceError, type SourceInstance } from './dimse-source.js';
+import type { Readable } from 'node:stream';
+import type { EnumerationResult } from './date-windows.js';
+import { DicomwebSource } from './dicomweb-source.js';
+import { DimseSource, MigrationSourceError, type SourceInstance } from './dimse-source.js';
 import {
+  type DicomwebMigrationSource,
   type DimseMigrationSource,
   type FolderMigrationSource,
   type LedgerEntry,
   type MigrationJob,
   MigrationRepository,
+  type MigrationSource,
   TERMINAL_STUDY_STATES,
 } from './migration.repository.js';
-import { planStudies, studyQueries } from './scope.js';
+import { planStudies } from './scope.js';
 import { inWindows } from './time-windows.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -133,6 +138,10 @@ export class MigrationRunnerService {
     return new DimseSource(src, this.config.aeTitle, this.dimseLog);
   }
 
+  private sourceFor(src: DimseMigrationSource | DicomwebMigrationSource): DimseSource | DicomwebSource {
+    return src.kind === 'dicomweb' ? new DicomwebSource(src) : this.dimse(src);
+  }
+
   /** Enqueue every open row of a RUNNING job, in migration order (dedup ids make it harmless). */
   async enqueueOpenRows(migrationId: string): Promise<number> {
     const ids = await this.repo.openRows(migrationId);
@@ -145,20 +154,29 @@ export class MigrationRunnerService {
     if (!job || job.state !== MigrationState.Scheduled) return;
     const src = job.source;
     if (src.kind === 'folder') return this.enumerateFolder(job, src);
-    let studies;
+    let found: EnumerationResult;
     try {
-      studies = planStudies(await this.dimse(src).findStudies(studyQueries(job.scope)), job.scope, job.order);
+      found = await this.sourceFor(src).findStudies(job.scope);
     } catch (e) {
       const attempts = job.attempts + 1;
-      const final = attempts >= MAX_ATTEMPTS;
-      const message = `enumeration at ${src.aeTitle}@${src.host}:${src.port} failed: ${(e as Error).message}`;
+      // A 4xx of a DICOMweb source (bad base URL, credentials) fails the job at once.
+      const final = attempts >= MAX_ATTEMPTS || (e instanceof MigrationSourceError && e.permanent);
+      const message = `enumeration at ${describeSource(src)} failed: ${(e as Error).message}`;
       await this.repo.enumerationFailed(migrationId, message, attempts, final);
       this.logger.warn(`migration ${migrationId}: ${message}${final ? ' (giving up)' : ' (will retry)'}`);
       if (final) return;
       throw e;
     }
-    const updated = await this.repo.recordEnumeration(migrationId, studies);
-    this.logger.log(`migration ${migrationId} "${job.name}": ${studies.length} studies in scope at ${src.aeTitle}`);
+    const studies = planStudies(found.studies, job.scope, job.order);
+    // What the enumeration could not be sure of (a single day or the date-less sweep cut short by
+    // the source's own limit) stays visible as the job's last_error.
+    const warning = found.warnings.length ? `enumeration warning: ${found.warnings.join('; ')}` : null;
+    const updated = await this.repo.recordEnumeration(migrationId, studies, warning);
+    this.logger.log(
+      `migration ${migrationId} "${job.name}": ${studies.length} studies in scope at ${describeSource(src)} ` +
+        `(${found.queries} queries, ${found.splits} date windows split)`,
+    );
+    if (warning) this.logger.warn(`migration ${migrationId}: ${warning}`);
     if (updated?.state === MigrationState.Running) {
       await this.enqueueOpenRows(migrationId);
       await this.repo.completeIfDone(migrationId);
@@ -265,10 +283,10 @@ export class MigrationRunnerService {
     const src = job.source;
     if (src.kind === 'folder') return this.migrateFile(job, src, row);
     const attempt = await this.repo.beginAttempt(row.id);
-    const source = this.dimse(src);
+    const source = this.sourceFor(src);
     let instances: SourceInstance[] | undefined;
     try {
-      instances = await source.listInstances(row.studyIuid, src.retrieve === 'get');
+      instances = source instanceof DicomwebSource ? await source.listInstances(row.studyIuid) : await source.listInstances(row.studyIuid, src.kind === 'dimse' && src.retrieve === 'get');
       if (instances.length === 0) {
         await this.repo.fail(row.id, 'the source lists no instances for this study', 0, 0);
         return;
@@ -276,7 +294,7 @@ export class MigrationRunnerService {
       const sops = instances.map((i) => i.sopIuid);
       await this.repo.baseline(row.id, row.studyIuid, sops);
       let missing = await this.repo.missingInArchive(row.studyIuid, sops);
-      let sourceError: string | null = null;
+      let sourceError: MigrationSourceError | null = null;
       const missingBefore = missing.length;
       if (missing.length) {
         sourceError = await this.retrieveReported(job, src, source, row.studyIuid, instances, missing);
@@ -291,9 +309,9 @@ export class MigrationRunnerService {
         }
       }
       // The source refused and nothing came at all (e.g. it cannot reach us now): retry later.
-      if (missing.length && missing.length === missingBefore && sourceError) throw new DimseSourceError(sourceError);
+      if (missing.length && missing.length === missingBefore && sourceError) throw sourceError;
       if (missing.length) {
-        const reason = `${missing.length} of ${sops.length} instances of the source are not in the archive after a re-fetch: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}${sourceError ? `; ${sourceError}` : ''}`;
+        const reason = `${missing.length} of ${sops.length} instances of the source are not in the archive after a re-fetch: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}${sourceError ? `; ${sourceError.message}` : ''}`;
         await this.repo.fail(row.id, reason, sops.length, missing.length);
         this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed: ${reason}`);
         return;
@@ -307,6 +325,11 @@ export class MigrationRunnerService {
         return;
       }
       const message = (e as Error).message || String(e);
+      if (e instanceof MigrationSourceError && e.permanent) {
+        await this.repo.fail(row.id, message, instances?.length ?? null, 0);
+        this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed: ${message}`);
+        return;
+      }
       if (attempt >= MAX_ATTEMPTS) {
         await this.repo.fail(row.id, `gave up after ${attempt} attempts: ${message}`, instances?.length ?? null, 0);
         this.logger.warn(`migration ${job.id} study ${row.studyIuid} failed after ${attempt} attempts: ${message}`);
@@ -325,13 +348,74 @@ export class MigrationRunnerService {
    * verified against the database either way. Network errors (no association, abort) throw and
    * make the attempt retry.
    */
-  private async retrieveReported(job: MigrationJob, src: DimseMigrationSource, source: DimseSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<string | null> {
+  private async retrieveReported(
+    job: MigrationJob,
+    src: DimseMigrationSource | DicomwebMigrationSource,
+    source: DimseSource | DicomwebSource,
+    studyIuid: string,
+    all: SourceInstance[],
+    missing: string[],
+  ): Promise<MigrationSourceError | null> {
     try {
-      await this.retrieve(job, src, source, studyIuid, all, missing);
+      if (source instanceof DicomwebSource) await this.retrieveWeb(job, source, studyIuid, all, missing);
+      else await this.retrieve(job, src as DimseMigrationSource, source, studyIuid, all, missing);
       return null;
     } catch (e) {
-      if (e instanceof DimseSourceError) return e.message;
+      if (e instanceof MigrationSourceError) return e;
       throw e;
+    }
+  }
+
+  /**
+   * WADO-RS: the whole study in one request when none of it is here and the job is unthrottled;
+   * otherwise one request per missing instance (each after its token, so a slow rate never holds
+   * a transfer open). Every part goes through IngestService as a Part 10 object; between parts a
+   * pause, cancel or closed window stops the study (it stays pending).
+   */
+  private async retrieveWeb(job: MigrationJob, web: DicomwebSource, studyIuid: string, all: SourceInstance[], missing: string[]): Promise<void> {
+    const throttle = this.throttleOf(job.id);
+    await throttle.take();
+    let firstToken = true;
+    const wanted = new Set(missing);
+    const subset = all.filter((i) => wanted.has(i.sopIuid));
+    const perInstance = subset.length < all.length || throttle.limited;
+    let checkedAt = -Infinity;
+    const beforeEach = async () => {
+      if (firstToken) firstToken = false;
+      else await throttle.take();
+      // A whole-study stream re-reads the job at most once a second; per-instance requests each time.
+      if (!perInstance && performance.now() - checkedAt < THROTTLE_REFRESH_MS) return;
+      checkedAt = performance.now();
+      const now = await this.repo.get(job.id);
+      if (!now || now.state !== MigrationState.Running) throw new StoppedError(`job ${now?.state ?? 'gone'}`);
+      if (!inWindows(new Date(), now.throttle.windows, now.throttle.timeZone)) throw new StoppedError('outside its time windows');
+    };
+    const sourceAe = web.sourceAe;
+    let stored = 0;
+    const onPart = async (body: Readable, contentType: string) => {
+      if (!contentType.startsWith('application/dicom') || contentType.startsWith('application/dicom+')) {
+        body.resume();
+        this.logger.warn(`migration ${job.id} study ${studyIuid}: a WADO-RS part of type "${contentType || 'none'}" skipped`);
+        return;
+      }
+      try {
+        await this.ingest.store({ data: body, kind: 'part10', sourceAe, expectedStudyUid: studyIuid });
+        stored++;
+      } catch (e) {
+        // A refused object (not DICOM, wrong study, UID clash): the others go on; verification
+        // finds it missing, fetches it again, then fails the study with the reason.
+        if (e instanceof IngestError && e.code !== IngestErrorCode.OutOfResources && e.code !== IngestErrorCode.Aborted) {
+          body.resume();
+          this.logger.warn(`migration ${job.id}: ${e.sopInstanceUid ?? 'an object'} of study ${studyIuid} refused: ${e.message}`);
+          return;
+        }
+        throw e;
+      }
+    };
+    try {
+      await web.retrieve(studyIuid, perInstance ? subset : null, onPart, beforeEach);
+    } finally {
+      await this.ingest.senderDone(new Map([[studyIuid, stored]]), { actor: sourceAe, via: 'WADO-RS' });
     }
   }
 
@@ -394,4 +478,10 @@ export class MigrationRunnerService {
       await this.ingest.senderDone(new Map([[studyIuid, stored]]), { actor: sourceAe, via: 'C-GET' });
     }
   }
+}
+
+function describeSource(src: MigrationSource): string {
+  if (src.kind === 'dimse') return `${src.aeTitle}@${src.host}:${src.port}`;
+  if (src.kind === 'dicomweb') return src.baseUrl;
+  return src.path;
 }

@@ -9,12 +9,14 @@ import {
   IsIn,
   IsInt,
   IsNumber,
+  IsObject,
   IsOptional,
   IsString,
   Length,
   Matches,
   Max,
   Min,
+  IsUrl,
   ValidateBy,
   ValidateIf,
   ValidateNested,
@@ -39,15 +41,52 @@ function IsDicomUidEach(options?: ValidationOptions): PropertyDecorator {
 }
 
 const isDimse = (o: { kind?: unknown }) => o.kind === 'dimse';
+const isDicomweb = (o: { kind?: unknown }) => o.kind === 'dicomweb';
 const isFolder = (o: { kind?: unknown }) => o.kind === 'folder';
+
+/** RFC 9110 field-name token. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+/** Headers the source client sets itself. */
+const RESERVED_HEADERS = new Set(['accept', 'host', 'content-length', 'transfer-encoding', 'connection']);
+
+function IsRequestHeaders(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isRequestHeaders',
+      validator: {
+        validate: (v: unknown) =>
+          typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length <= 32 &&
+          Object.entries(v).every(([k, x]) => HEADER_NAME.test(k) && !RESERVED_HEADERS.has(k.toLowerCase()) &&
+            typeof x === 'string' && x.length <= 8192 && !/[\r\n\0]/.test(x)),
+        defaultMessage: (a) =>
+          `${a?.property} must be an object of at most 32 HTTP headers (name: string value, no line breaks; not Accept, Host, Content-Length, Transfer-Encoding, Connection)`,
+      },
+    },
+    options,
+  );
+}
+
+function HasNoCredentials(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'hasNoCredentials',
+      validator: {
+        validate: (v: unknown) => typeof v === 'string' && !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(v),
+        defaultMessage: (a) => `${a?.property} must not hold credentials (put them into source.headers, e.g. Authorization)`,
+      },
+    },
+    options,
+  );
+}
 
 /**
  * Where to migrate from: a legacy archive reached over DIMSE (`aeTitle`, `host`, `port`,
- * `retrieve`), or a folder of DICOM files on this host (`path`).
+ * `retrieve`), a DICOMweb origin server (`baseUrl`, optional `headers`), or a folder of DICOM
+ * files on this host (`path`).
  */
 export class MigrationSourceDto {
-  @IsIn(['dimse', 'folder'], { message: 'source.kind must be "dimse" or "folder"' })
-  kind: 'dimse' | 'folder';
+  @IsIn(['dimse', 'dicomweb', 'folder'], { message: 'source.kind must be "dimse", "dicomweb" or "folder"' })
+  kind: 'dimse' | 'dicomweb' | 'folder';
 
   @ValidateIf(isDimse) @Transform(trim) @IsAeTitle()
   aeTitle?: string;
@@ -61,6 +100,20 @@ export class MigrationSourceDto {
   /** move: C-MOVE to this archive's AE title (the source must know it as a destination); get: C-GET. */
   @ValidateIf(isDimse) @IsIn(['move', 'get'])
   retrieve?: 'move' | 'get';
+
+  /** dicomweb: the DICOMweb root of the source (QIDO-RS /studies, WADO-RS /studies/{uid} below it). */
+  @ValidateIf(isDicomweb) @Transform(trim) @IsString() @Length(1, 2048)
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false, allow_underscores: true }, { message: 'baseUrl must be an http:// or https:// URL' })
+  @HasNoCredentials()
+  baseUrl?: string;
+
+  /** dicomweb: request headers sent with every request (e.g. {"Authorization": "Bearer ..."}); never shown by the API. */
+  @ValidateIf(isDicomweb) @IsOptional() @IsObject() @IsRequestHeaders()
+  headers?: Record<string, string>;
+
+  /** dimse, dicomweb: answers per query before its date window is split in two (default 1000). */
+  @ValidateIf((o: { kind?: unknown }) => isDimse(o) || isDicomweb(o)) @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  maxResultsPerQuery?: number;
 
   /** folder: an absolute path on the archive's host; every file under it is imported. */
   @ValidateIf(isFolder) @IsString() @Matches(/^\//, { message: 'path must be an absolute path' }) @Length(1, 4096)

@@ -6,9 +6,10 @@ import type { LedgerRow } from './report.js';
 import type { MigrationScope, SourceStudy, StudyOrder } from './scope.js';
 import type { TimeWindow } from './time-windows.js';
 
-export type DimseMigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get' };
+export type DimseMigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get'; maxResultsPerQuery?: number };
+export type DicomwebMigrationSource = { kind: 'dicomweb'; baseUrl: string; headers?: Record<string, string>; maxResultsPerQuery?: number };
 export type FolderMigrationSource = { kind: 'folder'; path: string };
-export type MigrationSource = DimseMigrationSource | FolderMigrationSource;
+export type MigrationSource = DimseMigrationSource | DicomwebMigrationSource | FolderMigrationSource;
 
 export interface MigrationThrottle {
   maxAssociations: number;
@@ -179,8 +180,9 @@ export class MigrationRepository {
   /**
    * The enumeration's result into the ledger, idempotently (upsert on (job, study UID): rows that
    * exist keep their state), then SCHEDULED → RUNNING (a job paused meanwhile stays paused).
+   * `warning`: what the enumeration could not be sure of, kept as last_error (else cleared).
    */
-  async recordEnumeration(id: string, studies: SourceStudy[]): Promise<MigrationJob | null> {
+  async recordEnumeration(id: string, studies: SourceStudy[], warning: string | null = null): Promise<MigrationJob | null> {
     return this.db.transaction(async (m) => {
       for (let i = 0; i < studies.length; i += 500) {
         const chunk = studies.slice(i, i + 500);
@@ -194,10 +196,10 @@ export class MigrationRepository {
         );
       }
       const rows = rowsOf(await m.query(
-        `UPDATE migration_job SET started_at = COALESCE(started_at, now()), updated_at = now(), last_error = NULL,
+        `UPDATE migration_job SET started_at = COALESCE(started_at, now()), updated_at = now(), last_error = $2,
                 state = CASE WHEN state = 'SCHEDULED' THEN 'RUNNING' ELSE state END
           WHERE id = $1 RETURNING *`,
-        [id],
+        [id, warning],
       ));
       return rows[0] ? toJob(rows[0]) : null;
     });

@@ -71,15 +71,20 @@ export class MigrationService {
         timeZone: dto.throttle?.timeZone ?? 'UTC',
       },
     });
-    const from = job.source.kind === 'dimse' ? `${job.source.aeTitle}@${job.source.host}:${job.source.port}` : job.source.path;
+    const s = job.source;
+    const from = s.kind === 'dimse' ? `${s.aeTitle}@${s.host}:${s.port}` : s.kind === 'dicomweb' ? s.baseUrl : s.path;
     this.logger.log(`migration ${job.id} "${job.name}" from ${from} scheduled`);
     await this.jobs.queue({ name: JobName.MigrationEnumerate, data: { migrationId: job.id } }, { coalesce: false });
     return this.view(job);
   }
 
   private async sourceOf(dto: MigrationSourceDto): Promise<MigrationSource> {
+    const cap = dto.maxResultsPerQuery !== undefined ? { maxResultsPerQuery: dto.maxResultsPerQuery } : {};
     if (dto.kind === 'dimse') {
-      return { kind: 'dimse', aeTitle: dto.aeTitle!, host: dto.host!, port: dto.port!, retrieve: dto.retrieve! };
+      return { kind: 'dimse', aeTitle: dto.aeTitle!, host: dto.host!, port: dto.port!, retrieve: dto.retrieve!, ...cap };
+    }
+    if (dto.kind === 'dicomweb') {
+      return { kind: 'dicomweb', baseUrl: dto.baseUrl!.replace(/\/+$/, ''), ...(dto.headers ? { headers: { ...dto.headers } } : {}), ...cap };
     }
     const dir = path.resolve(dto.path!);
     const st = await stat(dir).catch(() => null);
@@ -99,7 +104,7 @@ export class MigrationService {
   async report(id: string): Promise<MigrationReport> {
     const job = await this.load(id);
     const studies = (await this.repo.ledger(id)).map(({ migrationId: _m, ...row }) => row);
-    return { migration: { ...job, figures: figures(studies) }, studies };
+    return { migration: { ...job, source: publicSource(job.source), figures: figures(studies) }, studies };
   }
 
   async reportCsv(id: string): Promise<string> {
@@ -158,6 +163,12 @@ export class MigrationService {
   }
 
   private async view(job: MigrationJob): Promise<MigrationView> {
-    return { ...job, figures: figures(await this.repo.ledger(job.id)) };
+    return { ...job, source: publicSource(job.source), figures: figures(await this.repo.ledger(job.id)) };
   }
+}
+
+/** A source as the API shows it: header values (credentials) masked. */
+function publicSource(src: MigrationSource): MigrationSource {
+  if (src.kind !== 'dicomweb' || !src.headers) return src;
+  return { ...src, headers: Object.fromEntries(Object.keys(src.headers).map((k) => [k, '***'])) };
 }

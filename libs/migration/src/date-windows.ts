@@ -1,0 +1,157 @@
+/**
+ * Enumeration of a legacy archive's studies in self-splitting StudyDate windows, over any source
+ * that answers a STUDY-level query (C-FIND, QIDO-RS). Pure logic: the source is a `StudyFinder`.
+ *
+ * - A window is asked with a cap (`maxResultsPerQuery`). An answer over the cap, or one the
+ *   source itself cut short (C-FIND final status Cancel that we did not ask for; QIDO more than
+ *   `limit` or a Warning header), is "too large": the window is split in two halves and each is
+ *   asked, recursively, down to a single day.
+ * - A single day still too large is asked without our cap (C-FIND: every answer is read; QIDO:
+ *   paged with `offset`). When the source still cuts it short (its own limit), the day is
+ *   reported as a warning of the enumeration: it cannot be split further by date.
+ * - Scope without a date range: one date-less query first; when it fits under the cap it is the
+ *   whole listing. Otherwise the windows cover 19000101-99991231, and a date-less sweep (read
+ *   without the cap, keeping only studies without a valid date in that range) catches the
+ *   studies a date range never matches: PS3.4 range matching does not match an empty StudyDate,
+ *   and "empty value matching" ("") is optional and rarely supported. A sweep the source cuts
+ *   short is reported as a warning.
+ */
+import type { DicomDict } from '#vna/dimse';
+import { type MigrationScope, type SourceStudy, Tags } from './scope.js';
+
+/** Default cap of answers per query (source.maxResultsPerQuery). */
+export const DEFAULT_MAX_RESULTS_PER_QUERY = 1000;
+/** Date range of the windows when the scope leaves a side open. */
+export const FIRST_DAY = '19000101';
+export const LAST_DAY = '99991231';
+
+export interface DayRange {
+  /** YYYYMMDD, inclusive. */
+  from: string;
+  /** YYYYMMDD, inclusive. */
+  to: string;
+}
+
+export interface FindAnswer {
+  studies: SourceStudy[];
+  /** More answers than the cap, or the source stopped before the end. */
+  truncated: boolean;
+}
+
+export interface StudyFinder {
+  /**
+   * The studies answering one STUDY-level identifier. With a cap: stop after more than `cap`
+   * answers (truncated). Without (null): every answer the source gives (paging where it can);
+   * truncated only when the source itself says it stopped early.
+   */
+  find(query: DicomDict, cap: number | null): Promise<FindAnswer>;
+}
+
+export interface EnumerationResult {
+  studies: SourceStudy[];
+  queries: number;
+  /** Windows split because their answer was too large. */
+  splits: number;
+  warnings: string[];
+}
+
+const DAY_MS = 86_400_000;
+
+function dayNumber(d: string): number {
+  return Date.UTC(Number(d.slice(0, 4)), Number(d.slice(4, 6)) - 1, Number(d.slice(6, 8))) / DAY_MS;
+}
+
+function dayString(n: number): string {
+  const d = new Date(n * DAY_MS);
+  return `${String(d.getUTCFullYear()).padStart(4, '0')}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+}
+
+/** The two halves of a range of more than one day (the first half holds the middle day). */
+export function splitRange(r: DayRange): [DayRange, DayRange] {
+  const a = dayNumber(r.from);
+  const b = dayNumber(r.to);
+  if (b <= a) throw new Error(`cannot split the single day ${r.from}`);
+  const mid = Math.floor((a + b) / 2);
+  return [
+    { from: r.from, to: dayString(mid) },
+    { from: dayString(mid + 1), to: r.to },
+  ];
+}
+
+/** The DA value of a range: a single date, or from-to. */
+export function rangeValue(r: DayRange): string {
+  return r.from === r.to ? r.from : `${r.from}-${r.to}`;
+}
+
+const VALID_DAY = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
+
+/**
+ * Ask `ask` for a range; a too-large answer splits the range in halves (earlier half first),
+ * down to single days, which are asked once more without the cap.
+ */
+export async function enumerateRange(
+  root: DayRange,
+  ask: (r: DayRange, capped: boolean) => Promise<FindAnswer>,
+): Promise<EnumerationResult> {
+  const out: EnumerationResult = { studies: [], queries: 0, splits: 0, warnings: [] };
+  const stack: DayRange[] = [root];
+  while (stack.length) {
+    const r = stack.pop()!;
+    out.queries++;
+    const a = await ask(r, true);
+    if (!a.truncated) {
+      out.studies.push(...a.studies);
+      continue;
+    }
+    if (r.from === r.to) {
+      out.queries++;
+      const all = await ask(r, false);
+      out.studies.push(...all.studies);
+      if (all.truncated) out.warnings.push(`the source cut short its answer for the single day ${r.from} (its own result limit): studies of that day may be missing`);
+      continue;
+    }
+    out.splits++;
+    const [first, second] = splitRange(r);
+    stack.push(second, first);
+  }
+  return out;
+}
+
+function withDate(q: DicomDict, value: string): DicomDict {
+  return { ...q, [Tags.StudyDate]: value ? { vr: 'DA', Value: [value] } : { vr: 'DA' } };
+}
+
+/**
+ * Every study answering the scope's STUDY-level identifiers (scope.ts studyQueries), each asked
+ * in self-splitting date windows. Answers are not merged or filtered here (planStudies does).
+ */
+export async function enumerateStudies(finder: StudyFinder, queries: DicomDict[], scope: MigrationScope, cap: number): Promise<EnumerationResult> {
+  const total: EnumerationResult = { studies: [], queries: 0, splits: 0, warnings: [] };
+  const add = (r: EnumerationResult) => {
+    total.studies.push(...r.studies);
+    total.queries += r.queries;
+    total.splits += r.splits;
+    total.warnings.push(...r.warnings);
+  };
+  const dated = Boolean(scope.studyDateFrom || scope.studyDateTo);
+  const root: DayRange = { from: scope.studyDateFrom ?? FIRST_DAY, to: scope.studyDateTo ?? LAST_DAY };
+  for (const q of queries) {
+    if (!dated) {
+      total.queries++;
+      const first = await finder.find(withDate(q, ''), cap);
+      if (!first.truncated) {
+        total.studies.push(...first.studies);
+        continue;
+      }
+    }
+    add(await enumerateRange(root, (r, capped) => finder.find(withDate(q, rangeValue(r)), capped ? cap : null)));
+    if (!dated) {
+      // Studies no date range matches: no StudyDate, or one that is not a date in the windows.
+      total.queries++;
+      const sweep = await finder.find(withDate(q, ''), null);
+      total.studies.push(...sweep.studies.filter((s) => !VALID_DAY.test(s.studyDate) || s.studyDate < root.from || s.studyDate > root.to));
+      if (sweep.truncated) total.warnings.push('the source cut short its answer to a query without StudyDate (its own result limit): studies without a StudyDate may be missing');
+    }
+  }
+  return total;
+}
