@@ -56,8 +56,9 @@ const WHOLE_READ_MAX = 8 * 1024 * 1024;
 
 /** Instances of one move copied at once. */
 export const COPY_PARALLELISM = 4;
-/** Verified copies marked COPIED per statement. */
+/** Verified copies marked COPIED per statement, at most; and at least this often (progress stays live). */
 const COPIED_BATCH = 32;
+const COPIED_FLUSH_MS = 250;
 /** Attempts (job runs) of one move before it fails and rolls back. */
 export const MAX_MOVE_ATTEMPTS = 8;
 /**
@@ -180,9 +181,11 @@ export class StudyMoveService {
     // Verified copies become COPIED in batches: one lost to a crash stays PENDING, and the next
     // attempt deletes its copy and copies it again.
     let verified: string[] = [];
+    let flushedAt = performance.now();
     const flush = async () => {
       const ids = verified;
       verified = [];
+      flushedAt = performance.now();
       await this.moves.markCopiedMany(move.id, ids);
     };
     // COPY_PARALLELISM copies at once. On the first error no new copy starts, and every copy in
@@ -196,7 +199,7 @@ export class StudyMoveService {
         try {
           await this.copyOne(copy, target, targetKey);
           verified.push(itemIds[n]!);
-          if (verified.length >= COPIED_BATCH) await flush();
+          if (verified.length >= COPIED_BATCH || performance.now() - flushedAt >= COPIED_FLUSH_MS) await flush();
           if (this.config.tieringFault === 'slow-copy') await sleep(150);
         } catch (e) {
           const error = e instanceof Error ? e : new Error(String(e));
