@@ -81,6 +81,11 @@ export interface StorageBackend {
    * backend cannot copy from `source` directly; rejects NotFound if the source object is absent.
    */
   copyTempFrom?(source: StorageBackend, sourceKey: string): Promise<CopiedTemp | null>;
+  /**
+   * Optional: size and SHA-256 of a committed object computed where it is cheapest (a filesystem
+   * reads and hashes it on a hashing thread, off the event loop). Null if the object is absent.
+   */
+  digest?(key: string): Promise<{ size: number; sha256: string } | null>;
   /** Delete an object; a missing one is not an error. */
   delete(key: string): Promise<void>;
 

@@ -34,6 +34,7 @@ import {
   normalizeRange,
   TEMP_DIR,
 } from './keys.js';
+import { sha256OfFile } from './hash-pool.js';
 import { ByteMeter, checkWriteOptions, chunkToBuffer, discard } from './meter.js';
 
 export interface FsStorageOptions {
@@ -342,6 +343,16 @@ export class FsStorage implements StorageBackend {
     } finally {
       // Not awaited: the bytes are in memory; a close error changes nothing about them.
       handle.close().catch((err: unknown) => this.warn(`could not close ${key}`, err));
+    }
+  }
+
+  async digest(key: string): Promise<{ size: number; sha256: string } | null> {
+    assertValidKey(key);
+    try {
+      return await sha256OfFile(this.keyPath(key));
+    } catch (err) {
+      if (isMissing(err) || errnoCode(err) === 'EISDIR') return null;
+      throw err;
     }
   }
 

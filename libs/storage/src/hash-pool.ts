@@ -39,11 +39,42 @@ function ownsArrayBuffer(b: Buffer): boolean {
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-parentPort.on('message', ({ id, buffer }) => {
+const { openSync, readSync, closeSync } = require('node:fs');
+const chunk = Buffer.allocUnsafe(1024 * 1024);
+function hashFile(path) {
+  const fd = openSync(path, 'r');
+  try {
+    const hash = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      hash.update(chunk.subarray(0, n));
+      size += n;
+    }
+    return { size, sha256: hash.digest('hex') };
+  } finally {
+    closeSync(fd);
+  }
+}
+parentPort.on('message', ({ id, buffer, path }) => {
+  if (path !== undefined) {
+    try {
+      parentPort.postMessage({ id, file: hashFile(path) });
+    } catch (e) {
+      parentPort.postMessage({ id, fileError: { code: e && e.code, message: String(e && e.message) } });
+    }
+    return;
+  }
   const sha256 = createHash('sha256').update(new Uint8Array(buffer)).digest('hex');
   parentPort.postMessage({ id, buffer, sha256 }, [buffer]);
 });
 `;
+
+type WorkerReply =
+  | { id: number; buffer: ArrayBuffer; sha256: string }
+  | { id: number; file: { size: number; sha256: string } }
+  | { id: number; fileError: { code?: string; message: string } };
 
 interface HashSlot {
   worker: Worker;
@@ -52,7 +83,7 @@ interface HashSlot {
 
 interface HashJob {
   slot: HashSlot;
-  resolve: (r: { buffer: ArrayBuffer; sha256: string }) => void;
+  resolve: (r: WorkerReply) => void;
   reject: (e: Error) => void;
 }
 
@@ -74,13 +105,27 @@ class HashWorkers {
     return this.hashOn(this.slot(), buffer);
   }
 
-  private hashOn(slot: HashSlot, buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
+  /** Size and SHA-256 of a file, read and hashed on the thread. Rejects with the errno code set. */
+  async hashFile(path: string): Promise<{ size: number; sha256: string }> {
+    const reply = await this.post(this.slot(), { path });
+    if ('file' in reply) return reply.file;
+    if ('fileError' in reply) throw Object.assign(new Error(reply.fileError.message), { code: reply.fileError.code });
+    throw new Error('BUG: hashing thread answered a file hash with a buffer');
+  }
+
+  private async hashOn(slot: HashSlot, buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
+    const reply = await this.post(slot, { buffer }, [buffer]);
+    if ('buffer' in reply) return reply;
+    throw new Error('BUG: hashing thread answered a buffer hash without the buffer');
+  }
+
+  private post(slot: HashSlot, message: { buffer?: ArrayBuffer; path?: string }, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.jobs.set(id, { slot, resolve, reject });
       slot.pending++;
       try {
-        slot.worker.postMessage({ id, buffer }, [buffer]);
+        slot.worker.postMessage({ id, ...message }, transfer);
       } catch (e) {
         this.settle(id)?.reject(e instanceof Error ? e : new Error(String(e)));
       }
@@ -107,7 +152,7 @@ class HashWorkers {
   private startSlot(): HashSlot {
     const slot: HashSlot = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: 0 };
     slot.worker.unref();
-    slot.worker.on('message', (m: { id: number; buffer: ArrayBuffer; sha256: string }) => this.settle(m.id)?.resolve(m));
+    slot.worker.on('message', (m: WorkerReply) => this.settle(m.id)?.resolve(m));
     const fail = (e: Error) => {
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
@@ -129,4 +174,12 @@ function hashWorkers(): HashWorkers {
 /** Start the hashing threads now, so the first hash does not pay for a thread's start-up. */
 export function warmHashing(): Promise<void> {
   return hashWorkers().warm();
+}
+
+/**
+ * Size and SHA-256 of a file, read and hashed on a hashing thread (the event loop only sends the
+ * path). Rejects like fs does (`code` ENOENT for a missing file), or if the thread failed.
+ */
+export function sha256OfFile(path: string): Promise<{ size: number; sha256: string }> {
+  return hashWorkers().hashFile(path);
 }

@@ -282,11 +282,13 @@ export class StudyMoveService {
   }
 
   /**
-   * Size and SHA-256 of an object, or null if it is absent. An object of the expected size that
-   * fits in memory is read in one piece and hashed on a hashing thread; others are streamed.
+   * Size and SHA-256 of an object, or null if it is absent: the backend's own digest where it has
+   * one (a filesystem hashes the file on a hashing thread); else an object of the expected size
+   * that fits in memory is read in one piece and hashed on a hashing thread; others are streamed.
    */
   private async digestOf(storage: StorageBackend, key: string, expectedSize?: number): Promise<{ size: number; sha256: string } | null> {
     try {
+      if (storage.digest) return await storage.digest(key);
       if (storage.readWhole && expectedSize !== undefined && expectedSize <= WHOLE_READ_MAX) {
         const got = await storage.readWhole(key, expectedSize);
         if (!Buffer.isBuffer(got)) return { size: got.size, sha256: '' };
