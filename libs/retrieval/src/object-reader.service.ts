@@ -1,10 +1,8 @@
 import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
-import { STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
+import { sha256InPlace, sha256Of, STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry, warmHashing } from '#vna/storage';
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 
 /** Why an object could not be served. */
@@ -58,7 +56,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
   /** Start the hashing threads now: a thread's start-up (tens of ms) is not paid by the first retrieval. */
   async onApplicationBootstrap(): Promise<void> {
     // Without threads, hashing falls back to the event loop: a slower start, not a failure.
-    await hashWorkers().warm().catch((e: unknown) => this.logger.warn(`hashing threads did not start: ${String(e)}`));
+    await warmHashing().catch((e: unknown) => this.logger.warn(`hashing threads did not start: ${String(e)}`));
   }
 
   /** Open the whole object (Part 10 file as stored), verified. */
@@ -161,124 +159,6 @@ export class ObjectReaderService implements OnApplicationBootstrap {
     this.logger.error(`${status} object for ${inst.sopIuid} at ${inst.location?.storageId}:${inst.location?.objectKey}: ${detail}`);
     await this.locations.markUnreadable(inst.location!.id, status, detail).catch((e) => this.logger.error(`cannot mark location: ${e}`));
   }
-}
-
-/** Below this size a SHA-256 on the event loop is cheaper than a round trip to a hashing thread. */
-const HASH_OFF_THREAD_MIN = 128 * 1024;
-
-/**
- * SHA-256 of `bytes` (lower-case hex). Large buffers are hashed on a worker thread: the buffer's
- * memory is transferred there and back (no copy), so the event loop only sends and receives a
- * message while the digest runs in parallel with it. The returned `bytes` hold the same bytes and
- * replace the argument, which is detached once handed over. Resolves undefined if the hashing
- * thread failed: the argument's bytes are then gone, and the caller must read the object again.
- */
-export async function sha256Of(bytes: Buffer): Promise<{ bytes: Buffer; sha256: string } | undefined> {
-  if (bytes.length >= HASH_OFF_THREAD_MIN && ownsArrayBuffer(bytes)) {
-    const hashed = await hashWorkers()
-      .hash(bytes.buffer as ArrayBuffer)
-      .catch(() => undefined);
-    return hashed && { bytes: Buffer.from(hashed.buffer), sha256: hashed.sha256 };
-  }
-  return { bytes, sha256: sha256InPlace(bytes) };
-}
-
-/** SHA-256 on the event loop (lower-case hex). */
-export function sha256InPlace(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function ownsArrayBuffer(b: Buffer): boolean {
-  return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
-}
-
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-parentPort.on('message', ({ id, buffer }) => {
-  const sha256 = createHash('sha256').update(new Uint8Array(buffer)).digest('hex');
-  parentPort.postMessage({ id, buffer, sha256 }, [buffer]);
-});
-`;
-
-interface HashSlot {
-  worker: Worker;
-  pending: number;
-}
-
-interface HashJob {
-  slot: HashSlot;
-  resolve: (r: { buffer: ArrayBuffer; sha256: string }) => void;
-  reject: (e: Error) => void;
-}
-
-/** A small pool of hashing threads (started on first use; never keeps the process alive). */
-class HashWorkers {
-  private readonly slots: HashSlot[] = [];
-  private readonly jobs = new Map<number, HashJob>();
-  private nextId = 1;
-
-  constructor(private readonly size: number) {}
-
-  /** Start every thread and hash once on each, so the first real hash finds them running. */
-  async warm(): Promise<void> {
-    while (this.slots.length < this.size) this.slots.push(this.startSlot());
-    await Promise.all(this.slots.map((slot) => this.hashOn(slot, new ArrayBuffer(64))));
-  }
-
-  hash(buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
-    return this.hashOn(this.slot(), buffer);
-  }
-
-  private hashOn(slot: HashSlot, buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
-    return new Promise((resolve, reject) => {
-      const id = this.nextId++;
-      this.jobs.set(id, { slot, resolve, reject });
-      slot.pending++;
-      try {
-        slot.worker.postMessage({ id, buffer }, [buffer]);
-      } catch (e) {
-        this.settle(id)?.reject(e instanceof Error ? e : new Error(String(e)));
-      }
-    });
-  }
-
-  private settle(id: number): HashJob | undefined {
-    const job = this.jobs.get(id);
-    if (!job) return undefined;
-    this.jobs.delete(id);
-    job.slot.pending--;
-    return job;
-  }
-
-  private slot(): HashSlot {
-    const idle = this.slots.find((w) => w.pending === 0);
-    if (idle) return idle;
-    if (this.slots.length >= this.size) return this.slots.reduce((a, b) => (b.pending < a.pending ? b : a));
-    const slot = this.startSlot();
-    this.slots.push(slot);
-    return slot;
-  }
-
-  private startSlot(): HashSlot {
-    const slot: HashSlot = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: 0 };
-    slot.worker.unref();
-    slot.worker.on('message', (m: { id: number; buffer: ArrayBuffer; sha256: string }) => this.settle(m.id)?.resolve(m));
-    const fail = (e: Error) => {
-      const i = this.slots.indexOf(slot);
-      if (i >= 0) this.slots.splice(i, 1);
-      for (const [id, job] of this.jobs) if (job.slot === slot) this.settle(id)?.reject(e);
-    };
-    slot.worker.on('error', fail);
-    slot.worker.on('exit', (code) => fail(new Error(`hashing thread exited with code ${code}`)));
-    return slot;
-  }
-}
-
-let pool: HashWorkers | undefined;
-function hashWorkers(): HashWorkers {
-  pool ??= new HashWorkers(Math.max(1, Math.min(2, availableParallelism() - 1)));
-  return pool;
 }
 
 /**

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DigestCheck, ObjectReaderService, ObjectUnavailableError, sha256Of } from './object-reader.service.js';
+import { sha256Of } from '#vna/storage';
+import { DigestCheck, ObjectReaderService, ObjectUnavailableError } from './object-reader.service.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const KEY = 'ab/cd/1.2/3.4/5.6.v1.dcm';

@@ -41,6 +41,11 @@ export interface ByteInspector {
   finish(): void;
 }
 
+export interface CopiedTemp {
+  readonly tempKey: string;
+  readonly size: number;
+}
+
 export interface ObjectStat {
   size: number;
 }
@@ -68,6 +73,19 @@ export interface StorageBackend {
    * differs. Rejects NotFound if absent. Backends without it are read through `stat` + `read`.
    */
   readWhole?(key: string, expectedSize: number): Promise<Buffer | ObjectStat>;
+  /**
+   * Optional fast path for copying an object of another backend into a temporary object of this
+   * one (a tier move between two filesystems): the bytes never pass through the event loop
+   * (copy_file_range in the kernel), and the temporary object is durable, as after writeTemp.
+   * No digest is computed: the caller verifies the committed copy. Resolves null when this
+   * backend cannot copy from `source` directly; rejects NotFound if the source object is absent.
+   */
+  copyTempFrom?(source: StorageBackend, sourceKey: string): Promise<CopiedTemp | null>;
+  /**
+   * Optional: size and SHA-256 of a committed object computed where it is cheapest (a filesystem
+   * reads and hashes it on a hashing thread, off the event loop). Null if the object is absent.
+   */
+  digest?(key: string): Promise<{ size: number; sha256: string } | null>;
   /** Delete an object; a missing one is not an error. */
   delete(key: string): Promise<void>;
 

@@ -40,6 +40,31 @@ describe('FsStorage', () => {
     expect(await readdir(join(root, '.tmp'))).toEqual([]);
   });
 
+  it('copyTempFrom: copies an object of another filesystem backend into a durable temporary object; digest hashes it off the event loop', async () => {
+    const other = new FsStorage({ id: 'warm', kind: 'fs', path: join(base, 'warm') });
+    await other.init();
+    const data = randomBytes(300_000);
+    const temp = await storage.writeTemp(bytes(data));
+    await storage.commit(temp.tempKey, 'ab/cd/1.2/3.4/5.6.v.dcm');
+    const probe = await open(join(base, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(proto, 'sync');
+    const copied = await other.copyTempFrom(storage, 'ab/cd/1.2/3.4/5.6.v.dcm');
+    expect(copied?.size).toBe(data.length);
+    expect(sync.mock.calls.length).toBe(1);
+    await other.commit(copied!.tempKey, 'ab/cd/1.2/3.4/5.6.w.dcm');
+    expect(sha256(await readFile(join(base, 'warm', 'ab/cd/1.2/3.4/5.6.w.dcm')))).toBe(sha256(data));
+    // the source is untouched
+    expect(sha256(await readFile(join(root, 'ab/cd/1.2/3.4/5.6.v.dcm')))).toBe(sha256(data));
+    await expect(other.copyTempFrom(storage, 'ab/cd/1.2/3.4/absent.dcm')).rejects.toThrow(/not found in storage hot/);
+    expect(await readdir(join(base, 'warm', '.tmp'))).toEqual([]);
+    expect(await other.digest('ab/cd/1.2/3.4/5.6.w.dcm')).toEqual({ size: data.length, sha256: sha256(data) });
+    expect(await other.digest('ab/cd/1.2/3.4/absent.dcm')).toBeNull();
+    const notFs = { id: 's3', kind: 's3' } as unknown as FsStorage;
+    expect(await other.copyTempFrom(notFs, 'ab/cd/1.2/3.4/5.6.v.dcm')).toBeNull();
+  });
+
   it('fsyncs the temporary file and directories before resolving', async () => {
     const probe = await open(join(base, 'probe'), 'w');
     const proto = Object.getPrototypeOf(probe) as { sync(): Promise<void> };

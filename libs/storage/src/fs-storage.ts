@@ -10,10 +10,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, type FileHandle, link, lstat, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  type CopiedTemp,
   type FsStorageConfig,
   type ObjectStat,
   type StorageBackend,
@@ -32,6 +34,7 @@ import {
   normalizeRange,
   TEMP_DIR,
 } from './keys.js';
+import { sha256OfFile } from './hash-pool.js';
 import { ByteMeter, checkWriteOptions, chunkToBuffer, discard } from './meter.js';
 
 export interface FsStorageOptions {
@@ -190,6 +193,33 @@ export class FsStorage implements StorageBackend {
     }
   }
 
+  async copyTempFrom(source: StorageBackend, sourceKey: string): Promise<CopiedTemp | null> {
+    if (!(source instanceof FsStorage)) return null;
+    assertValidKey(sourceKey);
+    const tempKey = newTempKey();
+    const path = this.tempPath(tempKey);
+    try {
+      // COPYFILE_EXCL: never onto an existing name. libuv copies with copy_file_range/sendfile.
+      await copyFile(source.keyPath(sourceKey), path, fsConstants.COPYFILE_EXCL);
+    } catch (err) {
+      await unlink(path).catch(() => undefined);
+      if (isMissing(err) && (await statOrNull(source.keyPath(sourceKey))) === null) throw new StorageNotFoundError(source.id, sourceKey);
+      throw err;
+    }
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(path, 'r');
+      const info = await handle.stat();
+      if (this.fsync) await handle.sync();
+      return { tempKey, size: info.size };
+    } catch (err) {
+      await unlink(path).catch(() => undefined);
+      throw err;
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
   async commit(tempKey: string, key: string): Promise<void> {
     assertValidTempKey(tempKey);
     assertValidKey(key);
@@ -313,6 +343,16 @@ export class FsStorage implements StorageBackend {
     } finally {
       // Not awaited: the bytes are in memory; a close error changes nothing about them.
       handle.close().catch((err: unknown) => this.warn(`could not close ${key}`, err));
+    }
+  }
+
+  async digest(key: string): Promise<{ size: number; sha256: string } | null> {
+    assertValidKey(key);
+    try {
+      return await sha256OfFile(this.keyPath(key));
+    } catch (err) {
+      if (isMissing(err) || errnoCode(err) === 'EISDIR') return null;
+      throw err;
     }
   }
 

@@ -21,3 +21,4 @@ export {
 export { assertValidKey, assertValidTempKey } from './keys.js';
 export { MAX_HEAD_BYTES } from './meter.js';
 export { STORAGE_REGISTRY } from './tokens.js';
+export { sha256Of, sha256OfFile, sha256InPlace, warmHashing } from './hash-pool.js';

@@ -4,6 +4,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { TieringError, TieringErrorCode } from './tiering.errors.js';
 import type { DataSource } from 'typeorm';
 
+/** Rows per statement when many items are planned at once. */
+const ITEM_BATCH = 1000;
+
 /** Move states in which the move still has work to do (at most one per study). */
 export const ACTIVE_MOVE_STATES = [StudyMoveState.Scheduled, StudyMoveState.Copying, StudyMoveState.Switched] as const;
 /** Item states whose target object is not referenced by any location and must be deleted on failure. */
@@ -258,33 +261,70 @@ export class MoveRepository {
     return rows.map(toItem);
   }
 
-  /** Plans one copy: the target key is journaled before anything is written there. */
-  async addItem(moveId: string, copy: CurrentCopy, targetStorageId: string, targetKey: string): Promise<string> {
-    const rows: Array<{ id: string }> = await this.db.query(
-      `INSERT INTO study_move_item (move_fk, instance_fk, source_location_fk, source_storage_id, source_key,
-         target_storage_id, target_key, size_bytes, sha256)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-      [moveId, copy.instanceId, copy.locationId, copy.storageId, copy.objectKey, targetStorageId, targetKey, copy.sizeBytes, copy.sha256],
+  /**
+   * Plans many copies in one statement (ids in the order given): every target key is journaled
+   * before anything is written there.
+   */
+  async addItems(moveId: string, planned: ReadonlyArray<{ copy: CurrentCopy; targetKey: string }>, targetStorageId: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < planned.length; i += ITEM_BATCH) {
+      const part = planned.slice(i, i + ITEM_BATCH);
+      const rows: Array<{ id: string; target_key: string }> = await this.db.query(
+        `INSERT INTO study_move_item (move_fk, instance_fk, source_location_fk, source_storage_id, source_key,
+           target_storage_id, target_key, size_bytes, sha256)
+         SELECT $1, u.instance_fk, u.location_fk, u.storage_id, u.source_key, $2, u.target_key, u.size_bytes, u.sha256
+           FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[])
+             AS u(instance_fk, location_fk, storage_id, source_key, target_key, size_bytes, sha256)
+         RETURNING id, target_key`,
+        [
+          moveId,
+          targetStorageId,
+          part.map((p) => p.copy.instanceId),
+          part.map((p) => p.copy.locationId),
+          part.map((p) => p.copy.storageId),
+          part.map((p) => p.copy.objectKey),
+          part.map((p) => p.targetKey),
+          part.map((p) => p.copy.sizeBytes),
+          part.map((p) => p.copy.sha256),
+        ],
+      );
+      // RETURNING's order is not promised: map back by the (unique) target key.
+      const byKey = new Map(rows.map((r) => [r.target_key, String(r.id)]));
+      ids.push(...part.map((p) => byKey.get(p.targetKey)!));
+    }
+    return ids;
+  }
+
+  /** Several verified copies at once: COPIED, and the move's progress counts them. */
+  async markCopiedMany(moveId: string, itemIds: readonly string[]): Promise<void> {
+    if (itemIds.length === 0) return;
+    await this.db.query(
+      `WITH it AS (UPDATE study_move_item SET state = 'COPIED', updated_at = now()
+                    WHERE id = ANY($2::bigint[]) AND move_fk = $1 AND state = 'PENDING' RETURNING size_bytes)
+       UPDATE study_move SET instances_moved = instances_moved + (SELECT count(*) FROM it),
+              bytes_moved = bytes_moved + (SELECT coalesce(sum(size_bytes), 0) FROM it), updated_at = now()
+        WHERE id = $1`,
+      [moveId, itemIds],
     );
-    return String(rows[0]!.id);
+  }
+
+  /** The subset of these object keys of a storage that some location names. */
+  async referencedKeys(storageId: string, objectKeys: readonly string[]): Promise<Set<string>> {
+    if (objectKeys.length === 0) return new Set();
+    const rows: Array<{ object_key: string }> = await this.db.query(
+      `SELECT object_key FROM location WHERE storage_id = $1 AND object_key = ANY($2::text[])`,
+      [storageId, objectKeys],
+    );
+    return new Set(rows.map((r) => r.object_key));
+  }
+
+  async setItemsState(ids: readonly string[], state: StudyMoveItemState): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query(`UPDATE study_move_item SET state = $2, updated_at = now() WHERE id = ANY($1::bigint[])`, [ids, state]);
   }
 
   async deleteItem(id: string): Promise<void> {
     await this.db.query(`DELETE FROM study_move_item WHERE id = $1`, [id]);
-  }
-
-  async setItemState(id: string, state: StudyMoveItemState): Promise<void> {
-    await this.db.query(`UPDATE study_move_item SET state = $2, updated_at = now() WHERE id = $1`, [id, state]);
-  }
-
-  /** The copy of an item is verified at the target: COPIED, and the move's progress counts it. */
-  async markCopied(moveId: string, itemId: string, bytes: number): Promise<void> {
-    await this.db.query(
-      `WITH it AS (UPDATE study_move_item SET state = 'COPIED', updated_at = now() WHERE id = $2 AND state = 'PENDING' RETURNING id)
-       UPDATE study_move SET instances_moved = instances_moved + 1, bytes_moved = bytes_moved + $3, updated_at = now()
-        WHERE id = $1 AND EXISTS (SELECT 1 FROM it)`,
-      [moveId, itemId, bytes],
-    );
   }
 
   async setPlan(moveId: string, plan: { sourceTiers: string[]; instancesTotal: number; bytesTotal: number; instancesMoved: number; bytesMoved: number }) {

@@ -1,8 +1,10 @@
 import { LocationRepository, LocationStatus, StudyMoveItemState, StudyMoveState } from '#vna/catalog';
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import {
+  type CopiedTemp,
   newObjectVersion,
   objectKeyFor,
+  sha256Of,
   STORAGE_REGISTRY,
   type StorageBackend,
   StorageNotFoundError,
@@ -49,8 +51,14 @@ export class MoveDeferredError extends Error {
 /** A grace shorter than this is slept in the job rather than deferred. */
 const DEFER_MIN_MS = 100;
 
+/** Objects up to this size are read back in one buffer (and hashed on a hashing thread). */
+const WHOLE_READ_MAX = 8 * 1024 * 1024;
+
 /** Instances of one move copied at once. */
 export const COPY_PARALLELISM = 4;
+/** Verified copies marked COPIED per statement, at most; and at least this often (progress stays live). */
+const COPIED_BATCH = 32;
+const COPIED_FLUSH_MS = 250;
 /** Attempts (job runs) of one move before it fails and rolls back. */
 export const MAX_MOVE_ATTEMPTS = 8;
 /**
@@ -145,7 +153,7 @@ export class StudyMoveService {
     // Copies verified by an earlier attempt are verified again before anything relies on them
     // (the target may have lost or changed them meanwhile); a bad one is deleted and copied anew.
     for (const item of await this.moves.items(move.id, [StudyMoveItemState.Copied])) {
-      const back = await this.digestOf(target, item.targetKey);
+      const back = await this.digestOf(target, item.targetKey, item.sizeBytes);
       if (back?.size === item.sizeBytes && back.sha256 === item.sha256) continue;
       this.logger.warn(`move ${move.id}: copy ${target.id}:${item.targetKey} from an earlier attempt no longer matches; copying again`);
       if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
@@ -164,18 +172,34 @@ export class StudyMoveService {
       instancesMoved: copied.length,
       bytesMoved: copiedBytes,
     });
+    // Every copy is journaled (PENDING, with its target key) before any is written.
+    const planned = todo.map((copy) => ({
+      copy,
+      targetKey: objectKeyFor({ studyUid: copy.studyIuid, seriesUid: copy.seriesIuid, sopInstanceUid: copy.sopIuid, version: newObjectVersion() }),
+    }));
+    const itemIds = await this.moves.addItems(move.id, planned, target.id);
+    // Verified copies become COPIED in batches: one lost to a crash stays PENDING, and the next
+    // attempt deletes its copy and copies it again.
+    let verified: string[] = [];
+    let flushedAt = performance.now();
+    const flush = async () => {
+      const ids = verified;
+      verified = [];
+      flushedAt = performance.now();
+      await this.moves.markCopiedMany(move.id, ids);
+    };
     // COPY_PARALLELISM copies at once. On the first error no new copy starts, and every copy in
     // flight is awaited before the error propagates: a rollback must never race a commit.
     let next = 0;
     let failure: Error | undefined;
     const worker = async () => {
-      while (failure === undefined && next < todo.length) {
-        const copy = todo[next++]!;
+      while (failure === undefined && next < planned.length) {
+        const n = next++;
+        const { copy, targetKey } = planned[n]!;
         try {
-          const key = objectKeyFor({ studyUid: copy.studyIuid, seriesUid: copy.seriesIuid, sopInstanceUid: copy.sopIuid, version: newObjectVersion() });
-          const itemId = await this.moves.addItem(move.id, copy, target.id, key);
-          await this.copyOne(copy, target, key);
-          await this.moves.markCopied(move.id, itemId, copy.sizeBytes);
+          await this.copyOne(copy, target, targetKey);
+          verified.push(itemIds[n]!);
+          if (verified.length >= COPIED_BATCH || performance.now() - flushedAt >= COPIED_FLUSH_MS) await flush();
           if (this.config.tieringFault === 'slow-copy') await sleep(150);
         } catch (e) {
           const error = e instanceof Error ? e : new Error(String(e));
@@ -184,35 +208,72 @@ export class StudyMoveService {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(COPY_PARALLELISM, todo.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(COPY_PARALLELISM, planned.length) }, worker));
+    try {
+      await flush();
+    } catch (e) {
+      failure ??= e instanceof Error ? e : new Error(String(e));
+    }
     if (failure !== undefined) throw failure;
   }
 
-  /** Source → writeTemp (checked against the recorded digest) → commit → read back and verify. */
+  /**
+   * Source → a durable temporary copy at the target → commit → read back and verify size and
+   * SHA-256 against the recorded ones. Between two filesystems the bytes are copied by the kernel
+   * (`copyTempFrom`) and verified once, at the target; otherwise they stream through writeTemp,
+   * checked against the recorded digest on the way, and are verified again at the target.
+   */
   private async copyOne(copy: CurrentCopy, target: StorageBackend, key: string): Promise<void> {
     const source = this.storages.get(copy.storageId);
-    let stream: Readable;
-    try {
-      stream = await source.read(copy.objectKey);
-    } catch (e) {
-      if (e instanceof StorageNotFoundError) {
-        await this.locations.markUnreadable(copy.locationId, LocationStatus.Missing, `tiering: ${e.message}`);
-        throw new MoveIntegrityError(`source object of ${copy.sopIuid} is missing in ${copy.storageId}`);
-      }
-      throw e;
-    }
-    const temp = await target.writeTemp(stream);
-    if (temp.size !== copy.sizeBytes || temp.sha256 !== copy.sha256) {
-      await target.revoke(temp.tempKey);
-      const detail = `read ${temp.size} bytes with SHA-256 ${temp.sha256} from ${copy.storageId}; recorded ${copy.sizeBytes} bytes, ${copy.sha256}`;
+    const sourceMissing = async (e: StorageNotFoundError) => {
+      await this.locations.markUnreadable(copy.locationId, LocationStatus.Missing, `tiering: ${e.message}`);
+      return new MoveIntegrityError(`source object of ${copy.sopIuid} is missing in ${copy.storageId}`);
+    };
+    const sourceCorrupt = async (found: { size: number; sha256?: string }) => {
+      const detail = `read ${found.size} bytes${found.sha256 ? ` with SHA-256 ${found.sha256}` : ''} from ${copy.storageId}; recorded ${copy.sizeBytes} bytes, ${copy.sha256}`;
       await this.locations.markUnreadable(copy.locationId, LocationStatus.Corrupt, `tiering: ${detail}`);
-      throw new MoveIntegrityError(`source object of ${copy.sopIuid} is corrupt: ${detail}`);
+      return new MoveIntegrityError(`source object of ${copy.sopIuid} is corrupt: ${detail}`);
+    };
+    let direct: CopiedTemp | null = null;
+    if (target.copyTempFrom) {
+      try {
+        direct = await target.copyTempFrom(source, copy.objectKey);
+      } catch (e) {
+        if (e instanceof StorageNotFoundError) throw await sourceMissing(e);
+        throw e;
+      }
     }
-    await target.commit(temp.tempKey, key);
+    if (direct) {
+      if (direct.size !== copy.sizeBytes) {
+        await target.revoke(direct.tempKey);
+        throw await sourceCorrupt({ size: direct.size });
+      }
+      await target.commit(direct.tempKey, key);
+    } else {
+      let stream: Readable;
+      try {
+        stream = await source.read(copy.objectKey);
+      } catch (e) {
+        if (e instanceof StorageNotFoundError) throw await sourceMissing(e);
+        throw e;
+      }
+      const temp = await target.writeTemp(stream);
+      if (temp.size !== copy.sizeBytes || temp.sha256 !== copy.sha256) {
+        await target.revoke(temp.tempKey);
+        throw await sourceCorrupt(temp);
+      }
+      await target.commit(temp.tempKey, key);
+    }
     if (this.config.tieringFault === 'corrupt-after-copy') await this.damage(target, key);
-    const back = await this.digestOf(target, key);
+    const back = await this.digestOf(target, key, copy.sizeBytes);
     if (back === null || back.size !== copy.sizeBytes || back.sha256 !== copy.sha256) {
       await target.delete(key);
+      // A kernel copy was not checked on the way: find out whether the source is what is wrong.
+      if (direct) {
+        const at = await this.digestOf(source, copy.objectKey, copy.sizeBytes);
+        if (at === null) throw await sourceMissing(new StorageNotFoundError(source.id, copy.objectKey));
+        if (at.size !== copy.sizeBytes || at.sha256 !== copy.sha256) throw await sourceCorrupt(at);
+      }
       const found = back === null ? 'no object' : `${back.size} bytes with SHA-256 ${back.sha256}`;
       throw new MoveIntegrityError(
         `copy of ${copy.sopIuid} at ${target.id} does not match: read back ${found}; expected ${copy.sizeBytes} bytes, ${copy.sha256}`,
@@ -220,19 +281,32 @@ export class StudyMoveService {
     }
   }
 
-  private async digestOf(storage: StorageBackend, key: string): Promise<{ size: number; sha256: string } | null> {
-    const hash = createHash('sha256');
-    let size = 0;
+  /**
+   * Size and SHA-256 of an object, or null if it is absent: the backend's own digest where it has
+   * one (a filesystem hashes the file on a hashing thread); else an object of the expected size
+   * that fits in memory is read in one piece and hashed on a hashing thread; others are streamed.
+   */
+  private async digestOf(storage: StorageBackend, key: string, expectedSize?: number): Promise<{ size: number; sha256: string } | null> {
     try {
+      if (storage.digest) return await storage.digest(key);
+      if (storage.readWhole && expectedSize !== undefined && expectedSize <= WHOLE_READ_MAX) {
+        const got = await storage.readWhole(key, expectedSize);
+        if (!Buffer.isBuffer(got)) return { size: got.size, sha256: '' };
+        const hashed = await sha256Of(got);
+        if (hashed) return { size: hashed.bytes.length, sha256: hashed.sha256 };
+        // The hashing thread failed (the buffer went with it): stream and hash here instead.
+      }
+      const hash = createHash('sha256');
+      let size = 0;
       for await (const chunk of await storage.read(key)) {
         hash.update(chunk as Buffer);
         size += (chunk as Buffer).length;
       }
+      return { size, sha256: hash.digest('hex') };
     } catch (e) {
       if (e instanceof StorageNotFoundError) return null;
       throw e;
     }
-    return { size, sha256: hash.digest('hex') };
   }
 
   /** VNA_TIERING_FAULT=corrupt-after-copy (tests only): one byte of the committed copy flipped. */
@@ -258,13 +332,17 @@ export class StudyMoveService {
   /** Deletes target copies that no location references (items PENDING, COPIED or STALE). */
   private async revokeTargetCopies(move: MoveRow): Promise<void> {
     const items = await this.moves.items(move.id, [StudyMoveItemState.Pending, StudyMoveItemState.Copied, StudyMoveItemState.Stale]);
-    for (const item of items) {
-      if (!this.storages.has(item.targetStorageId)) continue; // tier gone: nothing this process can delete
-      if (!(await this.moves.isReferenced(item.targetStorageId, item.targetKey))) {
-        await this.storages.get(item.targetStorageId).delete(item.targetKey);
-      }
-      await this.moves.setItemState(item.id, StudyMoveItemState.Revoked);
+    const revoked: string[] = [];
+    for (const [storageId, group] of groupBy(items, (i) => i.targetStorageId)) {
+      if (!this.storages.has(storageId)) continue; // tier gone: nothing this process can delete
+      const storage = this.storages.get(storageId);
+      const referenced = await this.moves.referencedKeys(storageId, group.map((i) => i.targetKey));
+      await forEachLimited(group, COPY_PARALLELISM, async (item) => {
+        if (!referenced.has(item.targetKey)) await storage.delete(item.targetKey);
+        revoked.push(item.id);
+      });
     }
+    await this.moves.setItemsState(revoked, StudyMoveItemState.Revoked);
   }
 
   /** After the switch: source objects deleted (and stale copies), each only if no location names it. */
@@ -273,19 +351,60 @@ export class StudyMoveService {
     const wait = (current?.switchedAt?.getTime() ?? 0) + SOURCE_DELETE_GRACE_MS - Date.now();
     if (deferGrace && wait > DEFER_MIN_MS) throw new MoveDeferredError(Date.now() + wait);
     if (wait > 0) await sleep(wait);
-    for (const item of await this.moves.items(move.id, [StudyMoveItemState.Switched])) {
-      // Last guard before the irreversible step: the copy the location now names is there, whole.
-      const there = await this.storages.get(item.targetStorageId).stat(item.targetKey);
-      if (there?.size !== item.sizeBytes) {
-        const error = `copy ${item.targetStorageId}:${item.targetKey} is ${there ? `${there.size} bytes` : 'missing'} after the switch; source ${item.sourceStorageId}:${item.sourceKey} kept`;
-        await this.moves.noteError(move.id, error);
-        throw new Error(error);
+    const items = await this.moves.items(move.id, [StudyMoveItemState.Switched]);
+    for (const [sourceStorageId, group] of groupBy(items, (i) => i.sourceStorageId)) {
+      const referenced = await this.moves.referencedKeys(sourceStorageId, group.map((i) => i.sourceKey));
+      const done: string[] = [];
+      try {
+        await forEachLimited(group, COPY_PARALLELISM, async (item) => {
+          // Last guard before the irreversible step: the copy the location now names is there, whole.
+          const there = await this.storages.get(item.targetStorageId).stat(item.targetKey);
+          if (there?.size !== item.sizeBytes) {
+            const error = `copy ${item.targetStorageId}:${item.targetKey} is ${there ? `${there.size} bytes` : 'missing'} after the switch; source ${item.sourceStorageId}:${item.sourceKey} kept`;
+            await this.moves.noteError(move.id, error);
+            throw new Error(error);
+          }
+          if (!referenced.has(item.sourceKey)) await this.storages.get(item.sourceStorageId).delete(item.sourceKey);
+          done.push(item.id);
+        });
+      } finally {
+        // Items whose source is gone are DONE even when another one failed (a re-run skips them).
+        await this.moves.setItemsState(done, StudyMoveItemState.Done);
       }
-      if (!(await this.moves.isReferenced(item.sourceStorageId, item.sourceKey))) {
-        await this.storages.get(item.sourceStorageId).delete(item.sourceKey);
-      }
-      await this.moves.setItemState(item.id, StudyMoveItemState.Done);
     }
     await this.revokeTargetCopies(move);
   }
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+/**
+ * `fn` over every item, at most `limit` at once. On the first error no new call starts; the calls
+ * in flight are awaited, then the error is thrown.
+ */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (e) {
+        if (!failed) failure = e;
+        failed = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failure;
 }
