@@ -181,6 +181,21 @@ export class EnvironmentVariables {
   /** How long a restored copy (in the hot tier) is kept and read before the sweeper deletes it. */
   @IsOptional() @Transform(toInt) @IsInt() @Min(5) @Max(365 * 86_400)
   VNA_RESTORE_KEEP_S?: number;
+
+  /**
+   * Priors prefetch: when a new study of a patient is indexed, that patient's most recent prior
+   * studies whose copies are on offline tiers are restored ahead of need. on/off.
+   */
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'VNA_PRIORS_PREFETCH must be on or off (true/false)' })
+  VNA_PRIORS_PREFETCH?: boolean;
+
+  /** Priors prefetch: how many of the most recent priors (by study date) are wanted. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  VNA_PRIORS_COUNT?: number;
+
+  /** Priors prefetch: only priors sharing a modality with the new study. */
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'VNA_PRIORS_SAME_MODALITY must be true or false' })
+  VNA_PRIORS_SAME_MODALITY?: boolean;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -279,6 +294,16 @@ export interface VnaConfig {
    * long after.
    */
   restore: { waitMs: number; keepMs: number; marginMs: number };
+  /** VNA_PRIORS_PREFETCH, VNA_PRIORS_COUNT, VNA_PRIORS_SAME_MODALITY. */
+  priorsPrefetch: PriorsPrefetchSettings;
+}
+
+export interface PriorsPrefetchSettings {
+  enabled: boolean;
+  /** The most recent `count` priors (by study date) are the ones wanted. */
+  count: number;
+  /** Only priors with a modality in common with the new study. */
+  sameModality: boolean;
 }
 
 export class ConfigError extends Error {
@@ -374,6 +399,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     tieringFault: vars.VNA_TIERING_FAULT,
     lifecycleIntervalMs: (vars.VNA_LIFECYCLE_INTERVAL_S ?? 3600) * 1000,
     restore: restoreSettings(vars.VNA_RESTORE_WAIT_S ?? 30, vars.VNA_RESTORE_KEEP_S ?? 86_400),
+    priorsPrefetch: {
+      enabled: vars.VNA_PRIORS_PREFETCH ?? false,
+      count: vars.VNA_PRIORS_COUNT ?? 2,
+      sameModality: vars.VNA_PRIORS_SAME_MODALITY ?? false,
+    },
   };
 }
 
