@@ -11,3 +11,6 @@ export * from './restore.repository.js';
 export * from './restore-request.service.js';
 export * from './study-restore.service.js';
 export * from './restore-key.js';
+export * from './archive-stage.js';
+export * from './prefetch/priors-prefetch.service.js';
+export * from './prefetch/priors-prefetch.repository.js';

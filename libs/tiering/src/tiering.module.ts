@@ -16,6 +16,8 @@ import { RestoreRepository } from './restore.repository.js';
 import { RestoreRequestService } from './restore-request.service.js';
 import { StudyRestoreService } from './study-restore.service.js';
 import { RestoreSweeperService } from './restore-sweeper.service.js';
+import { PriorsPrefetchRepository } from './prefetch/priors-prefetch.repository.js';
+import { PriorsPrefetchService } from './prefetch/priors-prefetch.service.js';
 
 /** Restore requests and their journal: used by the tiering API and by retrieval (which waits for restores). */
 @Module({
@@ -52,7 +54,17 @@ export class TieringApiModule implements NestModule {
  */
 @Module({
   imports: [CatalogModule, JobsModule, TieringApiModule, RestoreClientModule],
-  providers: [MoveRepository, StudyMoveService, StudyRestoreService, TieringProcessor, TieringReconcilerService, RestoreSweeperService, LifecycleSchedulerService],
+  providers: [
+    MoveRepository,
+    StudyMoveService,
+    StudyRestoreService,
+    TieringProcessor,
+    TieringReconcilerService,
+    RestoreSweeperService,
+    LifecycleSchedulerService,
+    PriorsPrefetchRepository,
+    PriorsPrefetchService,
+  ],
   exports: [StudyMoveService, StudyRestoreService],
 })
 export class TieringModule {}

@@ -3,7 +3,9 @@ import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
+import { RestoreDeferredError } from './archive-stage.js';
 import { LifecycleService } from './policy/lifecycle.service.js';
+import { PriorsPrefetchService } from './prefetch/priors-prefetch.service.js';
 import { MoveDeferredError, StudyMoveService } from './study-move.service.js';
 import { StudyRestoreService } from './study-restore.service.js';
 
@@ -18,6 +20,7 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly moves: StudyMoveService,
     private readonly lifecycle: LifecycleService,
     private readonly restores: StudyRestoreService,
+    private readonly prefetch: PriorsPrefetchService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {
     super();
@@ -42,7 +45,17 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
       case JobName.LifecycleEvaluate:
         return this.lifecycle.handleEvaluate();
       case JobName.StudyRestore:
-        return this.restores.handleStudyRestore(job.data as JobData<JobName.StudyRestore>);
+        try {
+          return await this.restores.handleStudyRestore(job.data as JobData<JobName.StudyRestore>);
+        } catch (e) {
+          // Waiting for S3 to restore archived objects (hours for GLACIER): back to the delayed set
+          // until the next poll, so the worker slot serves other jobs meanwhile.
+          if (!(e instanceof RestoreDeferredError) || token === undefined) throw e;
+          await job.moveToDelayed(e.until, token);
+          throw new DelayedError();
+        }
+      case JobName.PriorsPrefetch:
+        return this.prefetch.handlePriorsPrefetch(job.data as JobData<JobName.PriorsPrefetch>);
       default:
         throw new Error(`unknown job ${String(job.name)} on queue ${QueueName.Tiering}`);
     }
