@@ -151,6 +151,20 @@ export class JobQueueService {
     });
   }
 
+  /**
+   * The job with this id, if it waits with a lower priority (a larger number) than its job name's,
+   * gets that priority: a restore someone now waits for overtakes the prefetches queued before it.
+   * A job running, delayed or gone is left alone. Best effort: a job that starts meanwhile runs anyway.
+   */
+  async raisePriority(job: JobItem): Promise<void> {
+    const wanted = jobPriorityFor(job);
+    if (wanted === undefined) return;
+    const existing = await this.queue_(QUEUE_FOR_JOB[job.name]).getJob(jobIdFor(job));
+    if (!existing || (existing.priority ?? 0) <= wanted) return;
+    const state = await existing.getState();
+    if (state === 'prioritized' || state === 'waiting') await existing.changePriority({ priority: wanted }).catch(() => undefined);
+  }
+
   /** Jobs waiting or running in a queue (for tests and health). */
   async pending(q: QueueName): Promise<number> {
     const c = await this.queue_(q).getJobCounts('waiting', 'active', 'delayed', 'prioritized');

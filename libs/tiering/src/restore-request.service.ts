@@ -40,9 +40,14 @@ export class RestoreRequestService {
     const offline = this.offlineTiers.length ? await this.restores.offlineCopies(studyIuid, this.offlineTiers, this.marginMs) : [];
     if (!offline.length) return { kind: 'nothing-offline' };
     const { restore, created } = await this.restores.schedule(studyIuid, requestedBy);
-    await this.jobs.queue({ name: JobName.StudyRestore, data: { studyIuid } }, { coalesce: false, priority }).catch((e: unknown) => {
+    const job = { name: JobName.StudyRestore, data: { studyIuid } } as const;
+    try {
+      await this.jobs.queue(job, { coalesce: false, priority });
+      // Asked for by someone who waits: a prefetch's restore of this study queued earlier at a lower priority overtakes the others.
+      if (priority === undefined && !created) await this.jobs.raisePriority(job);
+    } catch (e) {
       this.logger.warn(`restore ${restore.id} journaled, not yet enqueued: ${(e as Error).message}`);
-    });
+    }
     if (created) this.logger.log(`restore ${restore.id} of study ${studyIuid} requested by ${requestedBy}: ${offline.length} instance(s) offline`);
     return { kind: 'scheduled', restore, created, instancesOffline: offline.length };
   }
