@@ -73,11 +73,11 @@ describe('S3 storage classes per tier', () => {
   });
 
   it('lists the GLACIER tier as offline', async () => {
-    const tiers = (await api<Array<{ id: string; kind: string; availability: string }>>(archive, '/api/storage/tiers')).body;
-    expect(tiers.map((t) => [t.id, t.kind, t.availability])).toEqual([
-      ['hot', 'fs', 'online'],
-      ['ia', 's3', 'nearline'],
-      ['glacier', 's3', 'offline'],
+    const tiers = (await api<Array<{ id: string; kind: string; availability: string; storageClass?: string }>>(archive, '/api/storage/tiers')).body;
+    expect(tiers.map((t) => [t.id, t.kind, t.availability, t.storageClass])).toEqual([
+      ['hot', 'fs', 'online', undefined],
+      ['ia', 's3', 'nearline', 'STANDARD_IA'],
+      ['glacier', 's3', 'offline', 'GLACIER'],
     ]);
   });
 
