@@ -63,6 +63,7 @@ describe('archive restore stage', () => {
 
     expect(await deferredUntil(run())).toBe(now + 60_000);
     expect(bucket.requests.sort()).toEqual(['a', 'b', 'c']);
+    bucket.heads.length = 0;
     expect(journal.stage).toMatchObject({ polls: 0, waiting: 3, nextPollAt: new Date(now + 60_000) });
 
     // Before the poll is due (a reconciler's or a retrieval's enqueue): no request, no HEAD.
@@ -101,10 +102,17 @@ describe('archive restore stage', () => {
     expect(journal.stage).toMatchObject({ waiting: 1 });
   });
 
-  it('resolves at once when every object was restored already; does nothing without objects', async () => {
+  it('requests only what HEAD shows archived; resolves at once when all are readable; does nothing without objects', async () => {
+    const mixed = new Bucket(new Map([['a', 'readable'], ['b', 'restoring'], ['c', 'archived']]));
+    const j = new Journal();
+    expect(await deferredUntil(runArchiveStage('7', null, objs('a', 'b', 'c'), () => ({ access: mixed, schedule }), j, () => 0))).toBe(60_000);
+    expect(mixed.requests).toEqual(['c']);
+    expect(j.stage).toMatchObject({ waiting: 2 });
+
     const bucket = new Bucket(new Map([['a', 'readable']]));
     const journal = new Journal();
     await runArchiveStage('7', null, objs('a'), () => ({ access: bucket, schedule }), journal, () => 5);
+    expect(bucket.requests).toEqual([]);
     expect(journal.stage).toMatchObject({ waiting: 0, nextPollAt: null });
     const empty = new Journal();
     await runArchiveStage('7', null, [], () => ({ access: bucket, schedule }), empty);

@@ -1,6 +1,7 @@
 /**
  * The first stage of a restore from an archive-class tier (S3 GLACIER, DEEP_ARCHIVE): such objects
- * cannot be read until S3 has restored them. For every copy a RestoreObject request is sent; then
+ * cannot be read until S3 has restored them. For every copy still archived (HEAD) a RestoreObject
+ * request is sent; then
  * the objects are polled (HEAD, `x-amz-restore`) with a growing pause until each one is readable,
  * and only then the ordinary copy into the hot tier's restore area runs. Between polls the job
  * does not hold a worker: it throws RestoreDeferredError and goes back to the delayed set. The
@@ -66,8 +67,13 @@ export async function runArchiveStage(
   if (!objects.length) return;
   const schedule = slowestSchedule(objects, tierOf);
   if (stage === null) {
-    const outcomes = await eachLimited(objects, (o) => tierOf(o.storageId).access.requestRestore(o.objectKey));
-    const waiting = outcomes.filter((r) => r === 'accepted' || r === 'in-progress').length;
+    // HEAD first: objects readable already (restored meanwhile, or committed before the tier had
+    // its archive class) need no request, and one being restored needs no second one.
+    const before = await eachLimited(objects, (o) => tierOf(o.storageId).access.archiveState(o.objectKey));
+    const toRequest = objects.filter((_, i) => before[i]!.state === 'archived');
+    const outcomes = await eachLimited(toRequest, (o) => tierOf(o.storageId).access.requestRestore(o.objectKey));
+    const waiting =
+      before.filter((st) => st.state === 'restoring').length + outcomes.filter((r) => r === 'accepted' || r === 'in-progress').length;
     if (waiting === 0) {
       // Every object was restored already (or is not archived): nothing to wait for.
       const at = new Date(now());
