@@ -5,7 +5,9 @@
  * STANDARD_IA study is read directly. A restore from the GLACIER tier starts with the S3
  * RestoreObject request — which s3rver does not implement (it checks the request's signature and
  * then answers NotImplemented): the restore fails naming it, and WADO-RS answers 503 with the
- * reason. The full GLACIER round trip (restore accepted, polls, copy) is NOT exercised here: no
+ * reason. Objects committed to a tier before it was declared GLACIER read as standard on HEAD:
+ * their restore runs the archive stage (journaled, no request, nothing to wait for) and completes.
+ * The full GLACIER round trip (restore accepted, polls, copy) is NOT exercised here: no
  * S3 server available to the tests implements RestoreObject (see the unit tests of the stage).
  */
 import { Client } from 'minio';
@@ -50,17 +52,34 @@ async function listAll(prefix: string): Promise<string[]> {
 
 const WADO_ACCEPT = { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' };
 
+/** VNA_TIERS: hot (fs), ia (STANDARD_IA), glacier (GLACIER), late (offline; its class as given). */
+function tiersWith(lateClass?: string): string {
+  const s3tier = { kind: 's3', endpoint: `http://${s3.endPoint}:${s3.port}`, bucket: s3.bucket, accessKey: s3.accessKey, secretKey: s3.secretKey };
+  return tiersEnv([
+    { id: 'hot', kind: 'fs', path: 'storage/hot', availability: 'online' },
+    { id: 'ia', ...s3tier, prefix: 'ia/', storageClass: 'STANDARD_IA', availability: 'nearline' },
+    { id: 'glacier', ...s3tier, prefix: 'glacier/', storageClass: 'GLACIER', restoreRetrieval: 'Bulk', restorePollS: 5 },
+    { id: 'late', ...s3tier, prefix: 'late/', availability: 'offline', ...(lateClass ? { storageClass: lateClass } : {}) },
+  ]).VNA_TIERS!;
+}
+
+function partsOf(body: Buffer, contentType: string): Map<string, string> {
+  const boundary = /boundary="?([^";]+)"?/.exec(contentType)![1]!;
+  const got = new Map<string, string>();
+  for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
+    const raw = Buffer.from(p, 'latin1');
+    const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
+    got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
+  }
+  return got;
+}
+
 describe('S3 storage classes per tier', () => {
   beforeAll(async () => {
     s3 = await startS3rver({ bucket: 'vna-classes' });
-    const s3tier = { kind: 's3', endpoint: `http://${s3.endPoint}:${s3.port}`, bucket: s3.bucket, accessKey: s3.accessKey, secretKey: s3.secretKey };
     archive = await Archive.start({
       env: {
-        ...tiersEnv([
-          { id: 'hot', kind: 'fs', path: 'storage/hot', availability: 'online' },
-          { id: 'ia', ...s3tier, prefix: 'ia/', storageClass: 'STANDARD_IA', availability: 'nearline' },
-          { id: 'glacier', ...s3tier, prefix: 'glacier/', storageClass: 'GLACIER', restoreRetrieval: 'Bulk', restorePollS: 5 },
-        ]),
+        VNA_TIERS: tiersWith(),
         VNA_LIFECYCLE_INTERVAL_S: '0',
         VNA_RESTORE_WAIT_S: '0',
       },
@@ -78,6 +97,7 @@ describe('S3 storage classes per tier', () => {
       ['hot', 'fs', 'online', undefined],
       ['ia', 's3', 'nearline', 'STANDARD_IA'],
       ['glacier', 's3', 'offline', 'GLACIER'],
+      ['late', 's3', 'offline', undefined],
     ]);
   });
 
@@ -97,20 +117,37 @@ describe('S3 storage classes per tier', () => {
     expect(await listAll('ia/.tmp/')).toEqual([]);
     const r = await fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
     expect(r.status).toBe(200);
-    const body = Buffer.from(await r.arrayBuffer());
-    const boundary = /boundary="?([^";]+)"?/.exec(r.headers.get('content-type') ?? '')![1]!;
-    const got = new Map<string, string>();
-    for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-      const raw = Buffer.from(p, 'latin1');
-      const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-      got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-    }
-    expect(got).toEqual(new Map(sops.map((s) => [s, sent.get(s)!])));
+    expect(partsOf(Buffer.from(await r.arrayBuffer()), r.headers.get('content-type') ?? '')).toEqual(new Map(sops.map((s) => [s, sent.get(s)!])));
+  });
+
+  it('objects committed to the tier before it became GLACIER are restored without a RestoreObject request (HEAD shows them readable)', async () => {
+    // Restart with the same tiers but `late` (offline, standard class so far) declared GLACIER.
+    const { study, sops } = await storeStudy('CLS-LATE');
+    await archive.waitIndexed(6);
+    await moveStudy(archive, study, 'late');
+    const first = archive;
+    await first.stop();
+    archive = await Archive.start({ reuse: first, env: { ...first.env, VNA_TIERS: tiersWith('GLACIER') } });
+    const req = await api<{ restoreId: string }>(archive, `/api/studies/${study}/restore`, { method: 'POST' });
+    expect(req.status).toBe(202);
+    const done = await until('restore from the late GLACIER tier', archive, async () => {
+      const v = (await api<{ state: string; error: string | null; instancesRestored: number; archive: { polls: number; waiting: number; nextPollAt: string | null } | null }>(
+        archive, `/api/storage/restores/${req.body.restoreId}`,
+      )).body;
+      return v.state === 'FAILED' || v.state === 'COMPLETED' ? v : undefined;
+    });
+    expect(done.state, done.error ?? '').toBe('COMPLETED');
+    expect(done.instancesRestored).toBe(3);
+    // The archive stage ran (HEAD of each object: standard class, readable) and waited for nothing.
+    expect(done.archive).toMatchObject({ polls: 1, waiting: 0, nextPollAt: null });
+    const r = await fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
+    expect(r.status).toBe(200);
+    expect(partsOf(Buffer.from(await r.arrayBuffer()), r.headers.get('content-type') ?? '')).toEqual(new Map(sops.map((x) => [x, sent.get(x)!])));
   });
 
   it('a study moved to the GLACIER tier is stored archived; its restore sends RestoreObject, which s3rver refuses: FAILED, WADO 503', async () => {
     const { study } = await storeStudy('CLS-GL');
-    await archive.waitIndexed(6);
+    await archive.waitIndexed(9);
     await moveStudy(archive, study, 'glacier');
     const rows = await objectsOf(study);
     expect(rows.map((r) => r.storage_id)).toEqual(['glacier', 'glacier', 'glacier']);
