@@ -7,6 +7,7 @@ import { StudyMoves1796111219790 } from './migrations/1796111219790-StudyMoves.j
 import { LifecyclePolicy1796112000000 } from './migrations/1796112000000-LifecyclePolicy.js';
 import { StudyRestores1796200000000 } from './migrations/1796200000000-StudyRestores.js';
 import { MigrationJobs1796300000000 } from './migrations/1796300000000-MigrationJobs.js';
+import { PriorsPrefetchArchiveRestore1796420000000 } from './migrations/1796420000000-PriorsPrefetchArchiveRestore.js';
 
 /** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
 export const CATALOG_MIGRATIONS = [
@@ -17,6 +18,7 @@ export const CATALOG_MIGRATIONS = [
   LifecyclePolicy1796112000000,
   StudyRestores1796200000000,
   MigrationJobs1796300000000,
+  PriorsPrefetchArchiveRestore1796420000000,
 ];
 
 export function catalogDataSourceOptions(url: string): DataSourceOptions {

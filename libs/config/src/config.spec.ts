@@ -75,6 +75,27 @@ describe('loadConfig', () => {
     expect(restoreMarginMs(1000)).toBe(1000);
     expect(restoreMarginMs(10 * 86_400_000)).toBe(600_000);
   });
+
+  it('validates the priors prefetch settings (off by default)', () => {
+    expect(loadConfig({}).priorsPrefetch).toEqual({ enabled: false, count: 2, sameModality: false });
+    expect(loadConfig({ VNA_PRIORS_PREFETCH: 'on', VNA_PRIORS_COUNT: '3', VNA_PRIORS_SAME_MODALITY: 'true' }).priorsPrefetch).toEqual({
+      enabled: true,
+      count: 3,
+      sameModality: true,
+    });
+    expect(loadConfig({ VNA_PRIORS_PREFETCH: 'off' }).priorsPrefetch.enabled).toBe(false);
+    const bad = (() => {
+      try {
+        loadConfig({ VNA_PRIORS_PREFETCH: 'sometimes', VNA_PRIORS_COUNT: '0', VNA_PRIORS_SAME_MODALITY: 'maybe' });
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return '';
+    })();
+    expect(bad).toContain('VNA_PRIORS_PREFETCH must be on or off');
+    expect(bad).toContain('VNA_PRIORS_COUNT');
+    expect(bad).toContain('VNA_PRIORS_SAME_MODALITY must be true or false');
+  });
 });
 
 describe('capacity watermarks and promotion on access (VNA_TIERS)', () => {

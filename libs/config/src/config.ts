@@ -189,6 +189,20 @@ export class EnvironmentVariables {
   /** A study promoted on access is left on hot by the lifecycle policy this long (seconds). */
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(3650 * 86_400)
   VNA_PROMOTE_KEEP_S?: number;
+  /**
+   * Priors prefetch: when a new study of a patient is indexed, that patient's most recent prior
+   * studies whose copies are on offline tiers are restored ahead of need. on/off.
+   */
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'VNA_PRIORS_PREFETCH must be on or off (true/false)' })
+  VNA_PRIORS_PREFETCH?: boolean;
+
+  /** Priors prefetch: how many of the most recent priors (by study date) are wanted. */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  VNA_PRIORS_COUNT?: number;
+
+  /** Priors prefetch: only priors sharing a modality with the new study. */
+  @IsOptional() @Transform(toBool) @IsBoolean({ message: 'VNA_PRIORS_SAME_MODALITY must be true or false' })
+  VNA_PRIORS_SAME_MODALITY?: boolean;
 }
 
 /** An AE title: 1-16 characters of the default repertoire, no backslash, no control characters (PS3.5 AE). */
@@ -291,6 +305,16 @@ export interface VnaConfig {
   capacityIntervalMs: number;
   /** VNA_PROMOTE_KEEP_S in ms: the lifecycle policy leaves a study promoted on access on hot this long. */
   promoteKeepMs: number;
+  /** VNA_PRIORS_PREFETCH, VNA_PRIORS_COUNT, VNA_PRIORS_SAME_MODALITY. */
+  priorsPrefetch: PriorsPrefetchSettings;
+}
+
+export interface PriorsPrefetchSettings {
+  enabled: boolean;
+  /** The most recent `count` priors (by study date) are the ones wanted. */
+  count: number;
+  /** Only priors with a modality in common with the new study. */
+  sameModality: boolean;
 }
 
 export class ConfigError extends Error {
@@ -388,6 +412,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     restore: restoreSettings(vars.VNA_RESTORE_WAIT_S ?? 30, vars.VNA_RESTORE_KEEP_S ?? 86_400),
     capacityIntervalMs: (vars.VNA_CAPACITY_INTERVAL_S ?? 60) * 1000,
     promoteKeepMs: (vars.VNA_PROMOTE_KEEP_S ?? 7 * 86_400) * 1000,
+    priorsPrefetch: {
+      enabled: vars.VNA_PRIORS_PREFETCH ?? false,
+      count: vars.VNA_PRIORS_COUNT ?? 2,
+      sameModality: vars.VNA_PRIORS_SAME_MODALITY ?? false,
+    },
   };
 }
 

@@ -93,4 +93,50 @@ describe('VNA_TIERS', () => {
     expect(problemsOf({ VNA_TIERING_FAULT: 'explode' })).toMatch(/VNA_TIERING_FAULT/);
     expect([...loadConfig({ VNA_ROLES: 'tiering' }).roles]).toEqual(['tiering']);
   });
+
+  it('takes an S3 storage class; GLACIER and DEEP_ARCHIVE tiers are offline and carry their restore options', () => {
+    const s3 = { kind: 's3', endpoint: 'https://s3.example.org', bucket: 'vna-arch', accessKey: 'k', secretKey: 's' };
+    const c = loadConfig({
+      VNA_TIERS: JSON.stringify([
+        { id: 'hot', kind: 'fs', path: '/h', availability: 'online' },
+        { id: 'ia', ...s3, storageClass: 'STANDARD_IA', availability: 'nearline' },
+        { id: 'glacier', ...s3, prefix: 'g/', storageClass: 'GLACIER' },
+        { id: 'deep', ...s3, prefix: 'd/', storageClass: 'DEEP_ARCHIVE', availability: 'offline', restoreRetrieval: 'Bulk', restoreDays: 3, restorePollS: 120 },
+      ]),
+    });
+    const [, ia, glacier, deep] = c.tiers;
+    expect(ia).toMatchObject({ availability: 'nearline', s3: { storageClass: 'STANDARD_IA' } });
+    expect(ia!.kind === 's3' && ia!.s3.archive).toBeUndefined();
+    expect(glacier).toMatchObject({
+      availability: 'offline',
+      s3: { storageClass: 'GLACIER', archive: { retrieval: 'Standard', days: 1, pollMs: 600_000, pollMaxMs: 2_400_000 } },
+    });
+    expect(deep).toMatchObject({ s3: { storageClass: 'DEEP_ARCHIVE', archive: { retrieval: 'Bulk', days: 3, pollMs: 120_000, pollMaxMs: 480_000 } } });
+  });
+
+  it('names the field of every storage class problem', () => {
+    const s3 = { kind: 's3', endpoint: 'https://s3.example.org', bucket: 'vna-arch', accessKey: 'k', secretKey: 's' };
+    const m = problemsOf({
+      VNA_TIERS: JSON.stringify([
+        { id: 'hot', kind: 'fs', path: '/h', availability: 'online' },
+        { id: 'a', ...s3, storageClass: 'COLD_AS_ICE', availability: 'offline' },
+        { id: 'b', ...s3, storageClass: 'GLACIER', availability: 'nearline' },
+        { id: 'c', kind: 'fs', path: '/c', storageClass: 'STANDARD', availability: 'online' },
+        { id: 'd', ...s3, storageClass: 'STANDARD_IA', availability: 'online', restoreDays: 2 },
+        { id: 'e', ...s3, storageClass: 'DEEP_ARCHIVE', restoreRetrieval: 'Expedited' },
+        { id: 'f', ...s3, storageClass: 'GLACIER', restoreDays: 0, restoreRetrieval: 'Slow' },
+        { id: 'g', ...s3, storageClass: 'GLACIER', restorePollS: 600, restorePollMaxS: 60 },
+        { id: 'h', ...s3 },
+      ]),
+    });
+    expect(m).toContain('VNA_TIERS[1].storageClass: must be one of STANDARD,');
+    expect(m).toContain('VNA_TIERS[2].availability: must be "offline" for storageClass GLACIER');
+    expect(m).toContain('VNA_TIERS[3].storageClass: is only for s3 tiers');
+    expect(m).toContain('VNA_TIERS[4].restoreDays: is only for the archive storage classes GLACIER, DEEP_ARCHIVE');
+    expect(m).toContain('VNA_TIERS[5].restoreRetrieval: DEEP_ARCHIVE has no Expedited retrieval');
+    expect(m).toContain('VNA_TIERS[6].restoreDays:');
+    expect(m).toContain('VNA_TIERS[6].restoreRetrieval: must be one of Expedited, Standard, Bulk');
+    expect(m).toContain('VNA_TIERS[7].restorePollMaxS: must not be less than restorePollS');
+    expect(m).toContain('VNA_TIERS[8].availability: must be one of online, nearline, offline');
+  });
 });

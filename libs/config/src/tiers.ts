@@ -16,6 +16,47 @@ export type TierAvailability = (typeof TIER_AVAILABILITIES)[number];
 /** The tier every new instance is written to (the ingest's HOT_STORAGE). */
 export const HOT_TIER_ID = 'hot';
 
+/** S3 storage classes a tier may name (`x-amz-storage-class` of the objects committed there). */
+export const S3_STORAGE_CLASSES = [
+  'STANDARD',
+  'REDUCED_REDUNDANCY',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER_IR',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+] as const;
+export type S3StorageClass = (typeof S3_STORAGE_CLASSES)[number];
+
+/**
+ * Storage classes whose objects cannot be read until restored with the S3 RestoreObject request
+ * (GLACIER_IR is read directly). A tier of such a class is offline by nature.
+ */
+export const ARCHIVE_STORAGE_CLASSES: readonly S3StorageClass[] = ['GLACIER', 'DEEP_ARCHIVE'];
+
+export function isArchiveStorageClass(storageClass: string | undefined): boolean {
+  return storageClass !== undefined && (ARCHIVE_STORAGE_CLASSES as readonly string[]).includes(storageClass);
+}
+
+/** Retrieval options of a RestoreObject request (GlacierJobParameters/Tier). DEEP_ARCHIVE has no Expedited. */
+export const ARCHIVE_RETRIEVALS = ['Expedited', 'Standard', 'Bulk'] as const;
+export type ArchiveRetrieval = (typeof ARCHIVE_RETRIEVALS)[number];
+
+/** First poll of a restore's objects after the restore request, by retrieval option (seconds). */
+export const DEFAULT_RESTORE_POLL_S: Record<ArchiveRetrieval, number> = { Expedited: 30, Standard: 600, Bulk: 1800 };
+
+/** How an archive-class tier's objects are restored before they are copied to the hot tier. */
+export interface ArchiveRestoreSettings {
+  /** GlacierJobParameters/Tier of the RestoreObject request. */
+  retrieval: ArchiveRetrieval;
+  /** Days the temporary restored object stays readable in the bucket (the archive copies it at once). */
+  days: number;
+  /** First poll (HEAD of each object) this long after the request; then doubling, up to pollMaxMs. */
+  pollMs: number;
+  pollMaxMs: number;
+}
+
 export interface S3TierSettings {
   endPoint: string;
   port?: number;
@@ -25,6 +66,10 @@ export interface S3TierSettings {
   region: string;
   bucket: string;
   prefix: string;
+  /** `x-amz-storage-class` of committed objects; absent = the bucket's default (STANDARD). */
+  storageClass?: S3StorageClass;
+  /** Set for an archive storage class (GLACIER, DEEP_ARCHIVE): objects are restored before they are read. */
+  archive?: ArchiveRestoreSettings;
 }
 
 interface TierBase {
@@ -75,8 +120,30 @@ class TierSpec {
   @IsOptional() @IsString() @IsNotEmpty()
   region?: string;
 
+  /** s3 only: storage class of the objects committed to this tier. */
+  @IsOptional() @IsIn([...S3_STORAGE_CLASSES], { message: `storageClass must be one of ${S3_STORAGE_CLASSES.join(', ')}` })
+  storageClass?: string;
+
+  /** Archive classes only: RestoreObject retrieval option (default Standard). */
+  @IsOptional() @IsIn([...ARCHIVE_RETRIEVALS], { message: `restoreRetrieval must be one of ${ARCHIVE_RETRIEVALS.join(', ')}` })
+  restoreRetrieval?: string;
+
+  /** Archive classes only: days the restored object stays readable in the bucket (default 1). */
+  @IsOptional() @IsInt({ message: 'restoreDays must be an integer' }) @Min(1) @Max(30)
+  restoreDays?: number;
+
+  /** Archive classes only: seconds from the restore request to the first poll (default by retrieval: 30, 600, 1800). */
+  @IsOptional() @IsInt({ message: 'restorePollS must be an integer' }) @Min(1) @Max(86_400)
+  restorePollS?: number;
+
+  /** Archive classes only: longest pause between polls (default 4 × restorePollS). */
+  @IsOptional() @IsInt({ message: 'restorePollMaxS must be an integer' }) @Min(1) @Max(86_400)
+  restorePollMaxS?: number;
+
+  /** Optional for an archive storage class (then offline); required otherwise. */
+  @ValidateIf((o: TierSpec) => o.availability !== undefined || !isArchiveStorageClass(o.storageClass))
   @IsIn([...TIER_AVAILABILITIES], { message: `availability must be one of ${TIER_AVAILABILITIES.join(', ')}` })
-  availability: string;
+  availability?: string;
 
   @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'pricePerGbMonth must be a number' }) @Min(0)
   pricePerGbMonth?: number;
@@ -93,6 +160,37 @@ class TierSpec {
 
   @IsOptional() @IsBoolean({ message: 'promoteOnAccess must be true or false' })
   promoteOnAccess?: boolean;
+}
+
+const RESTORE_FIELDS = ['restoreRetrieval', 'restoreDays', 'restorePollS', 'restorePollMaxS'] as const;
+
+/** Problems of the storage class fields of one entry (each `field: message`). */
+function storageClassProblems(spec: TierSpec, archival: boolean): string[] {
+  const out: string[] = [];
+  if (spec.storageClass !== undefined && spec.kind !== 's3') out.push('storageClass: is only for s3 tiers');
+  if (!archival) {
+    for (const f of RESTORE_FIELDS) {
+      if (spec[f] !== undefined) out.push(`${f}: is only for the archive storage classes ${ARCHIVE_STORAGE_CLASSES.join(', ')}`);
+    }
+    return out;
+  }
+  if (spec.availability !== undefined && spec.availability !== 'offline') {
+    out.push(`availability: must be "offline" for storageClass ${spec.storageClass} (its objects are restored before they are read)`);
+  }
+  if (spec.storageClass === 'DEEP_ARCHIVE' && spec.restoreRetrieval === 'Expedited') {
+    out.push('restoreRetrieval: DEEP_ARCHIVE has no Expedited retrieval (Standard or Bulk)');
+  }
+  if (spec.restorePollS !== undefined && spec.restorePollMaxS !== undefined && spec.restorePollMaxS < spec.restorePollS) {
+    out.push('restorePollMaxS: must not be less than restorePollS');
+  }
+  return out;
+}
+
+function archiveSettings(spec: TierSpec): ArchiveRestoreSettings {
+  const retrieval = (spec.restoreRetrieval ?? 'Standard') as ArchiveRetrieval;
+  const maxS = spec.restorePollMaxS;
+  const pollS = spec.restorePollS ?? Math.min(DEFAULT_RESTORE_POLL_S[retrieval], maxS ?? Infinity);
+  return { retrieval, days: spec.restoreDays ?? 1, pollMs: pollS * 1000, pollMaxMs: (maxS ?? 4 * pollS) * 1000 };
 }
 
 /** The tiers when VNA_TIERS is not set: hot (as configured by VNA_HOT_*), warm and cold on the filesystem. */
@@ -145,14 +243,21 @@ export function parseTiers(value: string, dataDir: string): { tiers: TierConfig[
       return;
     }
     seen.add(spec.id);
-    const capacity = tierCapacity(spec, where);
+    const archival = isArchiveStorageClass(spec.storageClass);
+    const classProblems = storageClassProblems(spec, archival);
+    if (classProblems.length) {
+      problems.push(...classProblems.map((m) => `${where}.${m}`));
+      return;
+    }
+    const availability = (spec.availability ?? 'offline') as TierAvailability;
+    const capacity = tierCapacity({ ...spec, availability }, where);
     if (capacity.problems.length) {
       problems.push(...capacity.problems);
       return;
     }
     const base = {
       id: spec.id,
-      availability: spec.availability as TierAvailability,
+      availability,
       pricePerGbMonth: spec.pricePerGbMonth ?? 0,
       ...(capacity.capacity ? { capacity: capacity.capacity } : {}),
       ...(capacity.promoteOnAccess ? { promoteOnAccess: true } : {}),
@@ -173,6 +278,8 @@ export function parseTiers(value: string, dataDir: string): { tiers: TierConfig[
           region: spec.region ?? 'us-east-1',
           bucket: spec.bucket!,
           prefix: spec.prefix ?? '',
+          ...(spec.storageClass ? { storageClass: spec.storageClass as S3StorageClass } : {}),
+          ...(archival ? { archive: archiveSettings(spec) } : {}),
         },
       });
     }

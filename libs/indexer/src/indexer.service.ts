@@ -7,8 +7,9 @@ import {
   SERIES_LEVEL_TAGS,
   STUDY_LEVEL_TAGS,
 } from '#vna/dicom';
+import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { JobName, JobQueueService } from '#vna/jobs';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 
 /** Instances indexed per transaction. */
 const BATCH = 500;
@@ -21,6 +22,7 @@ export class IndexerService {
   constructor(
     private readonly index: IndexRepository,
     private readonly jobs: JobQueueService,
+    @Optional() @Inject(VNA_CONFIG) private readonly config?: VnaConfig,
   ) {}
 
   /** Index every RECEIVED instance of a study, batch after batch, until none is left. */
@@ -37,6 +39,13 @@ export class IndexerService {
       await this.jobs
         .queue({ name: JobName.RetentionEvaluateStudy, data: { studyIuid } })
         .catch((e) => this.logger.warn(`retention evaluation of ${studyIuid} not requested: ${e}`));
+      // Priors prefetch (VNA_PRIORS_PREFETCH): a background job on the tiering queue, run once per
+      // study (priors_prefetch); later batches of the study ride on it or find it done.
+      if (this.config?.priorsPrefetch.enabled) {
+        await this.jobs
+          .queue({ name: JobName.PriorsPrefetch, data: { studyIuid } })
+          .catch((e) => this.logger.warn(`priors prefetch for ${studyIuid} not requested: ${e}`));
+      }
     }
     return total;
   }

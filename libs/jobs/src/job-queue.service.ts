@@ -6,6 +6,16 @@ import { DEFAULT_JOB_DELAYS, JOB_DELAYS, type JobDelays, type JobItem, jobDelayF
 const RUN_NOW_ATTEMPTS = 100;
 const RUN_NOW_POLL_MS = 20;
 
+export interface QueueOptions {
+  /**
+   * `false` always reaches Redis: for callers that know the job with this id may have just run
+   * (the indexer's post-job check) or may be lost (the reconciler).
+   */
+  coalesce?: boolean;
+  /** BullMQ priority instead of the job name's (jobPriorityFor), e.g. a prefetch's restore. */
+  priority?: number;
+}
+
 /** The one typed way to enqueue jobs. Retry/backoff and dedup ids are set here. */
 @Injectable()
 export class JobQueueService {
@@ -34,11 +44,11 @@ export class JobQueueService {
    * `coalesce: false` always reaches Redis: for callers that know the job with this id may have
    * just run (the indexer's post-job check) or may be lost (the reconciler).
    */
-  async queue(job: JobItem, options: { coalesce?: boolean } = {}): Promise<void> {
+  async queue(job: JobItem, options: QueueOptions = {}): Promise<void> {
     await this.queueAll([job], options);
   }
 
-  async queueAll(all: JobItem[], { coalesce = true }: { coalesce?: boolean } = {}): Promise<void> {
+  async queueAll(all: JobItem[], { coalesce = true, priority }: QueueOptions = {}): Promise<void> {
     const now = performance.now();
     const jobs = all.filter((job) => {
       const delay = jobDelayFor(job, this.delays);
@@ -62,15 +72,15 @@ export class JobQueueService {
       byQueue.set(q, [...(byQueue.get(q) ?? []), job]);
     }
     try {
-      for (const [q, items] of byQueue) await this.add(q, items);
+      for (const [q, items] of byQueue) await this.add(q, items, priority);
     } catch (e) {
       for (const job of jobs) this.dueAt.delete(jobIdFor(job));
       throw e;
     }
   }
 
-  private async add(q: QueueName, items: JobItem[]): Promise<void> {
-    await this.queue_(q).addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job) })));
+  private async add(q: QueueName, items: JobItem[], priority?: number): Promise<void> {
+    await this.queue_(q).addBulk(items.map((job) => ({ name: job.name, data: job.data, opts: this.options(job, priority) })));
   }
 
   private queue_(q: QueueName): Queue {
@@ -79,8 +89,8 @@ export class JobQueueService {
     return queue;
   }
 
-  private options(job: JobItem) {
-    const priority = jobPriorityFor(job);
+  private options(job: JobItem, priorityOverride?: number) {
+    const priority = priorityOverride ?? jobPriorityFor(job);
     return {
       jobId: jobIdFor(job),
       ...(priority === undefined ? {} : { priority }),
@@ -139,6 +149,20 @@ export class JobQueueService {
       data: job.data,
       opts: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
     });
+  }
+
+  /**
+   * The job with this id, if it waits with a lower priority (a larger number) than its job name's,
+   * gets that priority: a restore someone now waits for overtakes the prefetches queued before it.
+   * A job running, delayed or gone is left alone. Best effort: a job that starts meanwhile runs anyway.
+   */
+  async raisePriority(job: JobItem): Promise<void> {
+    const wanted = jobPriorityFor(job);
+    if (wanted === undefined) return;
+    const existing = await this.queue_(QUEUE_FOR_JOB[job.name]).getJob(jobIdFor(job));
+    if (!existing || (existing.priority ?? 0) <= wanted) return;
+    const state = await existing.getState();
+    if (state === 'prioritized' || state === 'waiting') await existing.changePriority({ priority: wanted }).catch(() => undefined);
   }
 
   /** Jobs waiting or running in a queue (for tests and health). */

@@ -33,6 +33,8 @@ export enum JobName {
   StudyRestore = 'study-restore',
   /** Check the hot tier's capacity watermarks and journal the demotions they call for (run by a job scheduler). */
   CapacityCheck = 'capacity-check',
+  /** A new study was indexed: restore its patient's most recent priors from offline tiers ahead of need. */
+  PriorsPrefetch = 'priors-prefetch',
 }
 
 /** Every job the archive enqueues, as one discriminated union. Payloads carry ids only. */
@@ -47,7 +49,9 @@ export type JobItem =
   | { name: JobName.MigrationEnumerate; data: { migrationId: string } }
   | { name: JobName.MigrationStudy; data: { ledgerId: string } }
   | { name: JobName.StudyRestore; data: { studyIuid: string } }
-  | { name: JobName.CapacityCheck; data: Record<string, never> };
+  | { name: JobName.CapacityCheck; data: Record<string, never> }
+  /** studyIuid: the new study (its priors are looked up in the database). */
+  | { name: JobName.PriorsPrefetch; data: { studyIuid: string } };
 
 /** The payload of one job name (processors narrow `job.data` with it after switching on `job.name`). */
 export type JobData<N extends JobName> = Extract<JobItem, { name: N }>['data'];
@@ -63,6 +67,7 @@ export const QUEUE_FOR_JOB: Record<JobName, QueueName> = {
   [JobName.MigrationStudy]: QueueName.Migration,
   [JobName.StudyRestore]: QueueName.Tiering,
   [JobName.CapacityCheck]: QueueName.Tiering,
+  [JobName.PriorsPrefetch]: QueueName.Tiering,
 };
 
 /**
@@ -91,6 +96,8 @@ export function jobIdFor(job: JobItem): string {
       return `study-restore-${job.data.studyIuid}`;
     case JobName.CapacityCheck:
       return 'capacity-check';
+    case JobName.PriorsPrefetch:
+      return `priors-prefetch-${job.data.studyIuid}`;
   }
 }
 
@@ -105,6 +112,18 @@ export interface JobDelays {
 }
 
 export const RETENTION_EVALUATE_DELAY_MS = 1000;
+
+/**
+ * A priors prefetch waits this long after the new study's first index batch, so the batches that
+ * follow ride on it (same job id) and the study's modalities are complete when its priors are chosen.
+ */
+export const PRIORS_PREFETCH_DELAY_MS = 2000;
+
+/**
+ * BullMQ priority of restores requested by the priors prefetch: after restores someone waits for
+ * (1: a viewer, a C-MOVE), before study moves (10).
+ */
+export const PREFETCH_RESTORE_PRIORITY = 5;
 
 export const DEFAULT_JOB_DELAYS: JobDelays = { indexStudyMs: 500 };
 
@@ -121,6 +140,8 @@ export function jobDelayFor(job: JobItem, delays: JobDelays): number {
       return RETENTION_EVALUATE_DELAY_MS;
     case JobName.RetentionPurge:
       return 0;
+    case JobName.PriorsPrefetch:
+      return PRIORS_PREFETCH_DELAY_MS;
     case JobName.StudyMove:
     case JobName.LifecycleEvaluate:
     case JobName.MigrationEnumerate:
@@ -139,6 +160,8 @@ export function jobPriorityFor(job: JobItem): number | undefined {
   switch (job.name) {
     case JobName.StudyRestore:
       return 1;
+    case JobName.PriorsPrefetch:
+      return PREFETCH_RESTORE_PRIORITY;
     case JobName.StudyMove:
       return 10;
     case JobName.IndexStudy:

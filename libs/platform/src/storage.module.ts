@@ -15,6 +15,8 @@ export function tierStorageConfig(tier: TierConfig): StorageConfig {
         id: tier.id, kind: 's3', endPoint: tier.s3.endPoint, port: tier.s3.port, useSSL: tier.s3.useSSL,
         accessKey: tier.s3.accessKey, secretKey: tier.s3.secretKey, region: tier.s3.region,
         bucket: tier.s3.bucket, prefix: tier.s3.prefix, pathStyle: true,
+        ...(tier.s3.storageClass ? { storageClass: tier.s3.storageClass } : {}),
+        ...(tier.s3.archive ? { archiveRestore: { days: tier.s3.archive.days, retrieval: tier.s3.archive.retrieval } } : {}),
       };
 }
 

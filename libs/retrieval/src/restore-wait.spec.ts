@@ -21,4 +21,13 @@ describe('retryAfterSeconds', () => {
     expect(retryAfterSeconds({ instancesTotal: 1_000_000, instancesRestored: 1, startedAt: started }, now)).toBe(3600);
     expect(retryAfterSeconds({ instancesTotal: 1000, instancesRestored: 999, startedAt: now }, now)).toBe(1);
   });
+
+  it('waits for the next poll while S3 restores archived objects', () => {
+    const poll = new Date('2026-12-01T10:10:10Z');
+    expect(retryAfterSeconds({ instancesTotal: 10, instancesRestored: 0, startedAt: started, archive: { nextPollAt: poll } }, now)).toBe(600);
+    expect(retryAfterSeconds({ instancesTotal: 10, instancesRestored: 0, startedAt: started, archive: { nextPollAt: new Date('2026-12-02T10:00:00Z') } }, now)).toBe(3600);
+    // Poll due or done: the copy estimate applies again.
+    expect(retryAfterSeconds({ instancesTotal: 10, instancesRestored: 2, startedAt: started, archive: { nextPollAt: null } }, now)).toBe(40);
+    expect(retryAfterSeconds({ instancesTotal: 10, instancesRestored: 0, startedAt: started, archive: { nextPollAt: started } }, now)).toBe(DEFAULT_RETRY_AFTER_S);
+  });
 });

@@ -7,6 +7,7 @@
  * A crash between the two steps leaves only temporary objects, which `sweepTemp` removes.
  */
 import type { Readable } from 'node:stream';
+import type { ArchiveObjectState, ArchiveRestoreRequest, RestoreRequestOutcome } from './s3-restore.js';
 
 export type StorageKind = 'fs' | 's3';
 
@@ -93,6 +94,25 @@ export interface StorageBackend {
   sweepTemp(olderThanMs: number): Promise<number>;
   /** Throws if the storage cannot be reached or written. */
   health(): Promise<void>;
+
+  /**
+   * Set when committed objects are of an archive storage class (S3 GLACIER, DEEP_ARCHIVE): they
+   * cannot be read until `requestRestore` made them readable, which `archiveState` tells. Temporary
+   * objects are always readable (they are written in the standard class).
+   */
+  readonly archive?: ArchiveAccess;
+}
+
+/** Restore of objects of an archive storage class (see s3-restore.ts). */
+export interface ArchiveAccess {
+  /** The storage class committed objects get. */
+  readonly storageClass: string;
+  /** What a restore request asks for (days, retrieval option). */
+  readonly request: ArchiveRestoreRequest;
+  /** Asks for a readable copy of `key` (S3 RestoreObject). Rejects NotFound if absent. */
+  requestRestore(key: string): Promise<RestoreRequestOutcome>;
+  /** Whether `key` can be read now (HEAD). Rejects NotFound if absent. */
+  archiveState(key: string): Promise<ArchiveObjectState>;
 }
 
 export class StorageNotFoundError extends Error {
@@ -127,6 +147,10 @@ export interface S3StorageConfig {
   /** Key prefix inside the bucket (e.g. "vna/"). */
   prefix?: string;
   pathStyle?: boolean;
+  /** `x-amz-storage-class` of committed objects (temporary objects stay in the standard class). */
+  storageClass?: string;
+  /** For an archive storage class (GLACIER, DEEP_ARCHIVE): what restore requests ask for (default 1 day, Standard). */
+  archiveRestore?: ArchiveRestoreRequest;
 }
 
 export type StorageConfig = FsStorageConfig | S3StorageConfig;
@@ -162,6 +186,17 @@ export class StorageIntegrityError extends Error {
   ) {
     super(`integrity check failed for ${key} in storage ${storageId}: ${message}`);
     this.name = 'StorageIntegrityError';
+  }
+}
+
+/** The server does not implement a request the archive needs (e.g. RestoreObject): retrying will not help. */
+export class StorageUnsupportedError extends Error {
+  constructor(
+    readonly storageId: string,
+    message: string,
+  ) {
+    super(`storage ${storageId} does not support this: ${message}`);
+    this.name = 'StorageUnsupportedError';
   }
 }
 

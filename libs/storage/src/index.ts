@@ -22,3 +22,14 @@ export { assertValidKey, assertValidTempKey } from './keys.js';
 export { MAX_HEAD_BYTES } from './meter.js';
 export { STORAGE_REGISTRY } from './tokens.js';
 export { sha256Of, sha256OfFile, sha256InPlace, warmHashing } from './hash-pool.js';
+export {
+  type ArchiveObjectState,
+  archiveObjectState,
+  type ArchiveRestoreRequest,
+  parseRestoreHeader,
+  type RestoreHeader,
+  type RestoreRequestOutcome,
+  restoreRequestXml,
+  S3_ARCHIVE_CLASSES,
+  type S3RestoreRetrieval,
+} from './s3-restore.js';

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { type BucketItem, Client } from 'minio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type S3rverHandle, startS3rver } from '../../../test/support/s3rver.js';
-import { type S3StorageConfig, StorageIntegrityError, StorageNotFoundError } from './contract.js';
+import { type S3StorageConfig, StorageIntegrityError, StorageNotFoundError, StorageUnsupportedError } from './contract.js';
 import { MINIO_CLIENT_METHODS_USED, S3Storage, type S3StorageOptions } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
@@ -274,5 +274,42 @@ describe('S3Storage', () => {
     expect(() => new S3Storage(config(), { partSize: MiB })).toThrow(RangeError);
     expect(() => new S3Storage(config(), { partSize: 65 * MiB })).toThrow(RangeError);
     expect(() => new S3Storage(config(), { maxServerSideCopyBytes: 6 * 1024 * MiB })).toThrow(RangeError);
+  });
+
+  it('commits objects with the tier storage class; temporary objects stay in the standard class', async () => {
+    const raw = rawClient();
+    for (const maxServerSideCopyBytes of [undefined, 0]) {
+      const storage = new S3Storage(config({ storageClass: 'STANDARD_IA' }), { maxServerSideCopyBytes });
+      await storage.init();
+      const data = randomBytes(1000);
+      const temp = await storage.writeTemp(streamOf(data));
+      const tempStat = await raw.statObject(server.bucket, `${storage.prefix}${temp.tempKey}`);
+      expect(tempStat.metaData['x-amz-storage-class']).toBeUndefined();
+      await storage.commit(temp.tempKey, 'aa/bb/one.dcm');
+      const stat = await raw.statObject(server.bucket, `${storage.prefix}aa/bb/one.dcm`);
+      expect(stat.metaData['x-amz-storage-class'], `maxServerSideCopyBytes ${maxServerSideCopyBytes}`).toBe('STANDARD_IA');
+      expect(sha256(await collect(await storage.read('aa/bb/one.dcm')))).toBe(sha256(data));
+      expect(storage.archive).toBeUndefined();
+    }
+  });
+
+  it('GLACIER: objects are committed archived; the RestoreObject request reaches the server signed (s3rver does not implement it)', async () => {
+    const storage = new S3Storage(config({ storageClass: 'GLACIER', archiveRestore: { days: 2, retrieval: 'Bulk' } }));
+    await storage.init();
+    expect(storage.archive).toMatchObject({ storageClass: 'GLACIER', request: { days: 2, retrieval: 'Bulk' } });
+    const data = randomBytes(5000);
+    const temp = await storage.writeTemp(streamOf(data));
+    await storage.commit(temp.tempKey, 'cc/dd/two.dcm');
+    expect(await storage.stat('cc/dd/two.dcm')).toEqual({ size: 5000 });
+    // HEAD: x-amz-storage-class GLACIER and no x-amz-restore: a restore must be requested.
+    expect(await storage.archive!.archiveState('cc/dd/two.dcm')).toEqual({ state: 'archived' });
+    await expect(storage.archive!.archiveState('cc/dd/missing.dcm')).rejects.toBeInstanceOf(StorageNotFoundError);
+    // s3rver checks the signature first (a bad one would be SignatureDoesNotMatch), then refuses
+    // POST ?restore as not implemented: the archive reports it as unsupported, never retried.
+    const refused = await storage.archive!.requestRestore('cc/dd/two.dcm').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StorageUnsupportedError);
+    expect((refused as Error).message).toMatch(/POST \?restore.*(NotImplemented|MethodNotAllowed)/);
+    // GLACIER_IR is read directly: no archive access.
+    expect(new S3Storage(config({ storageClass: 'GLACIER_IR' })).archive).toBeUndefined();
   });
 });

@@ -13,6 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { type BucketItem, type BucketItemStat, Client, type ClientOptions, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import {
+  type ArchiveAccess,
   type ObjectStat,
   type S3StorageConfig,
   type StorageBackend,
@@ -20,6 +21,7 @@ import {
   StorageIntegrityError,
   type StorageLogger,
   StorageNotFoundError,
+  StorageUnsupportedError,
   type TempObject,
   type WriteOptions,
 } from './contract.js';
@@ -32,6 +34,15 @@ import {
   TEMP_DIR,
 } from './keys.js';
 import { ByteMeter, checkWriteOptions, discard, meteredBytes } from './meter.js';
+import {
+  type ArchiveObjectState,
+  archiveObjectState,
+  type ArchiveRestoreRequest,
+  contentMd5,
+  type RestoreRequestOutcome,
+  restoreRequestXml,
+  S3_ARCHIVE_CLASSES,
+} from './s3-restore.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -54,6 +65,9 @@ export const MINIO_CLIENT_METHODS_USED = [
   'completeMultipartUpload',
   'abortMultipartUpload',
   'listIncompleteUploadsQuery',
+  // RestoreObject (POST ?restore) and the raw HEAD for x-amz-restore: minio 8 has neither, so they
+  // go through its signed request primitive.
+  'makeRequestAsync',
 ] as const;
 
 export interface S3StorageOptions {
@@ -107,6 +121,9 @@ export class S3Storage implements StorageBackend {
   private readonly maxServerSideCopyBytes: number;
   private readonly logger: StorageLogger | undefined;
   private warnedNoListUploads = false;
+  /** `x-amz-storage-class` sent with every commit (undefined: the bucket's default). */
+  readonly storageClass: string | undefined;
+  readonly archive?: ArchiveAccess;
 
   constructor(config: S3StorageConfig, options: S3StorageOptions = {}) {
     if (config.kind !== 's3') throw new TypeError(`S3Storage needs kind "s3", got ${String(config.kind)}`);
@@ -135,6 +152,17 @@ export class S3Storage implements StorageBackend {
     this.partSize = partSize;
     this.maxServerSideCopyBytes = maxCopy;
     this.logger = options.logger;
+    this.storageClass = config.storageClass;
+    if ((S3_ARCHIVE_CLASSES as readonly string[]).includes(config.storageClass ?? '')) {
+      const request: ArchiveRestoreRequest = config.archiveRestore ?? { days: 1, retrieval: 'Standard' };
+      restoreRequestXml(request); // validates days and retrieval now rather than at the first restore
+      this.archive = {
+        storageClass: config.storageClass!,
+        request,
+        requestRestore: (key) => this.requestRestore(key, request),
+        archiveState: (key) => this.archiveState(key),
+      };
+    }
 
     const clientOptions: ClientOptions = {
       endPoint: config.endPoint,
@@ -200,10 +228,12 @@ export class S3Storage implements StorageBackend {
 
     try {
       if (sourceStat.size <= this.maxServerSideCopyBytes) {
-        await this.client.copyObject(
-          new CopySourceOptions({ Bucket: this.bucket, Object: source }),
-          new CopyDestinationOptions({ Bucket: this.bucket, Object: target }),
-        );
+        // CopyObject gives the copy the STANDARD class unless told otherwise; REPLACE so that
+        // servers which copy the source's metadata (s3rver) also record the class.
+        const dest = this.storageClass
+          ? new CopyDestinationOptions({ Bucket: this.bucket, Object: target, MetadataDirective: 'REPLACE', Headers: this.classHeaders() })
+          : new CopyDestinationOptions({ Bucket: this.bucket, Object: target });
+        await this.client.copyObject(new CopySourceOptions({ Bucket: this.bucket, Object: source }), dest);
       } else {
         await this.copyThroughClient(source, target);
       }
@@ -254,6 +284,9 @@ export class S3Storage implements StorageBackend {
       return await this.client.getPartialObject(this.bucket, name, wanted.start, length);
     } catch (err) {
       if (isNotFound(err)) throw new StorageNotFoundError(this.id, key);
+      if (s3Code(err) === 'InvalidObjectState') {
+        throw new Error(`object ${key} in storage ${this.id} is archived (${this.storageClass ?? 'archive class'}): it must be restored before it is read`);
+      }
       if (s3Code(err) === 'InvalidRange') {
         throw new RangeError(`range ${JSON.stringify(range)} is not satisfiable for ${key}`);
       }
@@ -302,6 +335,57 @@ export class S3Storage implements StorageBackend {
     return this.prefix + key;
   }
 
+  private classHeaders(): Record<string, string> {
+    return this.storageClass ? { 'x-amz-storage-class': this.storageClass } : {};
+  }
+
+  /**
+   * RestoreObject: `POST /{key}?restore` with a RestoreRequest body (Days, GlacierJobParameters
+   * Tier), signed by the minio client. 202 = started, 200 = a restored copy exists already,
+   * 409 RestoreAlreadyInProgress, 403 InvalidObjectState = not archived (readable as it is).
+   */
+  private async requestRestore(key: string, request: ArchiveRestoreRequest): Promise<RestoreRequestOutcome> {
+    assertValidKey(key);
+    const body = restoreRequestXml(request);
+    try {
+      const res = await this.client.makeRequestAsync(
+        {
+          method: 'POST',
+          bucketName: this.bucket,
+          objectName: this.objectName(key),
+          query: 'restore',
+          headers: { 'Content-Type': 'application/xml', 'Content-MD5': contentMd5(body) },
+        },
+        body,
+        [200, 202],
+      );
+      res.resume();
+      return res.statusCode === 202 ? 'accepted' : 'restored';
+    } catch (err) {
+      const code = s3Code(err);
+      if (code === 'RestoreAlreadyInProgress') return 'in-progress';
+      if (code === 'InvalidObjectState') return 'not-archived';
+      if (isNotFound(err)) throw new StorageNotFoundError(this.id, key);
+      const detail = `restore request (POST ?restore) for ${key} failed: ${code ? `${code}: ` : ''}${describe(err)}`;
+      if (code === 'NotImplemented' || code === 'MethodNotAllowed') throw new StorageUnsupportedError(this.id, detail);
+      throw new Error(`storage ${this.id}: ${detail}`);
+    }
+  }
+
+  /** HEAD: `x-amz-storage-class` and `x-amz-restore` (minio's statObject drops the latter). */
+  private async archiveState(key: string): Promise<ArchiveObjectState> {
+    assertValidKey(key);
+    try {
+      const res = await this.client.makeRequestAsync({ method: 'HEAD', bucketName: this.bucket, objectName: this.objectName(key) }, '', [200]);
+      res.resume();
+      const h = res.headers;
+      return archiveObjectState({ storageClass: h['x-amz-storage-class'] as string | undefined, restore: h['x-amz-restore'] });
+    } catch (err) {
+      if (isNotFound(err)) throw new StorageNotFoundError(this.id, key);
+      throw err;
+    }
+  }
+
   private partSizeFor(partNumber: number): number {
     const doublings = Math.floor((partNumber - 1) / 1000);
     return Math.min(this.partSize * 2 ** doublings, S3_MAX_PART_SIZE);
@@ -311,7 +395,7 @@ export class S3Storage implements StorageBackend {
    * Uploads `chunks` to `name`: one PUT if they fit in the first part, else a multipart upload with
    * one part in flight while the next is read. Aborts the multipart upload on any error.
    */
-  private async upload(name: string, chunks: AsyncIterable<Buffer>): Promise<void> {
+  private async upload(name: string, chunks: AsyncIterable<Buffer>, headers: Record<string, string> = {}): Promise<void> {
     let uploadId: string | undefined;
     let nextPart = 1;
     const parts: { part: number; etag: string }[] = [];
@@ -323,7 +407,7 @@ export class S3Storage implements StorageBackend {
       if (inflight !== undefined) await inflight;
       const part = nextPart++;
       if (part > S3_MAX_PARTS) throw new RangeError(`object ${name} needs more than ${S3_MAX_PARTS} parts`);
-      uploadId ??= await this.client.initiateNewMultipartUpload(this.bucket, name, {});
+      uploadId ??= await this.client.initiateNewMultipartUpload(this.bucket, name, { ...headers });
       const id = uploadId;
       const sending = this.putPart(name, id, part, body).then((etag) => {
         parts.push({ part, etag });
@@ -348,7 +432,7 @@ export class S3Storage implements StorageBackend {
       const last = Buffer.concat(buffered, bufferedBytes);
       buffered = [];
       if (uploadId === undefined) {
-        await this.client.putObject(this.bucket, name, last, last.length);
+        await this.client.putObject(this.bucket, name, last, last.length, { ...headers });
         return;
       }
       if (last.length > 0) await sendPart(last);
@@ -379,7 +463,7 @@ export class S3Storage implements StorageBackend {
   private async copyThroughClient(source: string, target: string): Promise<void> {
     const download = await this.client.getObject(this.bucket, source);
     try {
-      await this.upload(target, meteredBytes(download, undefined, new ByteMeter(0)));
+      await this.upload(target, meteredBytes(download, undefined, new ByteMeter(0)), this.classHeaders());
     } finally {
       discard(download);
     }

@@ -15,3 +15,6 @@ export * from './capacity/capacity.repository.js';
 export * from './capacity/capacity.service.js';
 export * from './capacity/promotion.service.js';
 export * from './capacity/watermarks.js';
+export * from './archive-stage.js';
+export * from './prefetch/priors-prefetch.service.js';
+export * from './prefetch/priors-prefetch.repository.js';

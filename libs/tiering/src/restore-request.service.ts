@@ -32,16 +32,22 @@ export class RestoreRequestService {
     return this.offlineTiers.includes(storageId);
   }
 
-  async request(studyIuid: string, requestedBy: string): Promise<RestoreRequestResult> {
+  /** `priority`: BullMQ priority of the restore job (default 1; the priors prefetch asks for less). */
+  async request(studyIuid: string, requestedBy: string, { priority }: { priority?: number } = {}): Promise<RestoreRequestResult> {
     if (!(await this.restores.studyExists(studyIuid))) {
       throw new TieringError(TieringErrorCode.UnknownStudy, `study ${studyIuid} is not in the archive`);
     }
     const offline = this.offlineTiers.length ? await this.restores.offlineCopies(studyIuid, this.offlineTiers, this.marginMs) : [];
     if (!offline.length) return { kind: 'nothing-offline' };
     const { restore, created } = await this.restores.schedule(studyIuid, requestedBy);
-    await this.jobs.queue({ name: JobName.StudyRestore, data: { studyIuid } }, { coalesce: false }).catch((e: unknown) => {
+    const job = { name: JobName.StudyRestore, data: { studyIuid } } as const;
+    try {
+      await this.jobs.queue(job, { coalesce: false, priority });
+      // Asked for by someone who waits: a prefetch's restore of this study queued earlier at a lower priority overtakes the others.
+      if (priority === undefined && !created) await this.jobs.raisePriority(job);
+    } catch (e) {
       this.logger.warn(`restore ${restore.id} journaled, not yet enqueued: ${(e as Error).message}`);
-    });
+    }
     if (created) this.logger.log(`restore ${restore.id} of study ${studyIuid} requested by ${requestedBy}: ${offline.length} instance(s) offline`);
     return { kind: 'scheduled', restore, created, instancesOffline: offline.length };
   }

@@ -30,10 +30,24 @@ export interface RestoreRow {
   startedAt: Date | null;
   updatedAt: Date;
   completedAt: Date | null;
+  /** The RestoreObject stage of copies on archive-class (GLACIER, DEEP_ARCHIVE) tiers; null when there is none. */
+  archive: ArchiveStage | null;
+}
+
+/** Where the S3 RestoreObject stage of a restore stands (study_restore.archive_*). */
+export interface ArchiveStage {
+  /** When every object's restore request had been sent. */
+  requestedAt: Date;
+  /** When the objects are polled (HEAD) next; null once all were readable. */
+  nextPollAt: Date | null;
+  polls: number;
+  /** Objects not yet readable at the last poll (all of them before the first). */
+  waiting: number;
 }
 
 const RESTORE_COLUMNS = `id, study_iuid, state, requested_by, source_tiers, instances_total, instances_restored, bytes_total::text AS bytes_total,
-  bytes_restored::text AS bytes_restored, attempts, error, created_at, started_at, updated_at, completed_at`;
+  bytes_restored::text AS bytes_restored, attempts, error, created_at, started_at, updated_at, completed_at,
+  archive_requested_at, archive_next_poll_at, archive_polls, archive_waiting`;
 
 function toRestore(r: Record<string, unknown>): RestoreRow {
   return {
@@ -52,6 +66,14 @@ function toRestore(r: Record<string, unknown>): RestoreRow {
     startedAt: (r.started_at as Date | null) ?? null,
     updatedAt: r.updated_at as Date,
     completedAt: (r.completed_at as Date | null) ?? null,
+    archive: r.archive_requested_at
+      ? {
+          requestedAt: r.archive_requested_at as Date,
+          nextPollAt: (r.archive_next_poll_at as Date | null) ?? null,
+          polls: Number(r.archive_polls),
+          waiting: Number(r.archive_waiting),
+        }
+      : null,
   };
 }
 
@@ -146,6 +168,42 @@ export class RestoreRepository {
       [id, ACTIVE_RESTORE_STATES],
     );
     return rows[0]?.attempts ?? 0;
+  }
+
+  /** IN_PROCESS without using an attempt (the archive stage: a poll is not an attempt). False if the restore is over. */
+  async markInProcess(id: string): Promise<boolean> {
+    const [, n]: [unknown, number] = await this.db.query(
+      `UPDATE study_restore SET state = 'IN_PROCESS', started_at = coalesce(started_at, now()), updated_at = now()
+        WHERE id = $1 AND state = ANY($2::text[])`,
+      [id, ACTIVE_RESTORE_STATES],
+    );
+    return n > 0;
+  }
+
+  /** A failed step of the archive stage counts as an attempt; returns the attempt count. */
+  async noteFailedAttempt(id: string, error: string): Promise<number> {
+    const [rows]: [Array<{ attempts: number }>, number] = await this.db.query(
+      `UPDATE study_restore SET attempts = attempts + 1, error = $2, updated_at = now() WHERE id = $1 RETURNING attempts`,
+      [id, error],
+    );
+    return rows[0]?.attempts ?? 0;
+  }
+
+  /** Every restore request was sent: the first poll is due at `nextPollAt`. */
+  async noteArchiveRequested(id: string, nextPollAt: Date, waiting: number): Promise<void> {
+    await this.db.query(
+      `UPDATE study_restore SET archive_requested_at = now(), archive_next_poll_at = $2, archive_polls = 0, archive_waiting = $3, updated_at = now()
+        WHERE id = $1`,
+      [id, nextPollAt, waiting],
+    );
+  }
+
+  /** One poll done: `waiting` objects not readable yet, next poll at `nextPollAt` (null: all readable). */
+  async noteArchivePoll(id: string, nextPollAt: Date | null, waiting: number): Promise<void> {
+    await this.db.query(
+      `UPDATE study_restore SET archive_next_poll_at = $2, archive_polls = archive_polls + 1, archive_waiting = $3, updated_at = now() WHERE id = $1`,
+      [id, nextPollAt, waiting],
+    );
   }
 
   async setPlan(id: string, plan: { sourceTiers: string[]; instancesTotal: number; bytesTotal: number }): Promise<void> {

@@ -153,7 +153,7 @@ export class StudyMoveService {
     // Copies verified by an earlier attempt are verified again before anything relies on them
     // (the target may have lost or changed them meanwhile); a bad one is deleted and copied anew.
     for (const item of await this.moves.items(move.id, [StudyMoveItemState.Copied])) {
-      const back = await this.digestOf(target, item.targetKey, item.sizeBytes);
+      const back = await this.verifiedAt(target, item.targetKey, item);
       if (back?.size === item.sizeBytes && back.sha256 === item.sha256) continue;
       this.logger.warn(`move ${move.id}: copy ${target.id}:${item.targetKey} from an earlier attempt no longer matches; copying again`);
       if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
@@ -262,10 +262,19 @@ export class StudyMoveService {
         await target.revoke(temp.tempKey);
         throw await sourceCorrupt(temp);
       }
+      if (target.archive) {
+        // An archive-class object (GLACIER) cannot be read back once committed: the temporary
+        // object (standard class) is read back and checked instead, before the server-side copy.
+        const staged = await this.digestOfTemp(target, temp.tempKey);
+        if (staged.size !== copy.sizeBytes || staged.sha256 !== copy.sha256) {
+          await target.revoke(temp.tempKey);
+          throw new MoveIntegrityError(`staged copy of ${copy.sopIuid} at ${target.id} reads back ${staged.size} bytes with SHA-256 ${staged.sha256}; expected ${copy.sizeBytes} bytes, ${copy.sha256}`);
+        }
+      }
       await target.commit(temp.tempKey, key);
     }
     if (this.config.tieringFault === 'corrupt-after-copy') await this.damage(target, key);
-    const back = await this.digestOf(target, key, copy.sizeBytes);
+    const back = await this.verifiedAt(target, key, copy);
     if (back === null || back.size !== copy.sizeBytes || back.sha256 !== copy.sha256) {
       await target.delete(key);
       // A kernel copy was not checked on the way: find out whether the source is what is wrong.
@@ -279,6 +288,26 @@ export class StudyMoveService {
         `copy of ${copy.sopIuid} at ${target.id} does not match: read back ${found}; expected ${copy.sizeBytes} bytes, ${copy.sha256}`,
       );
     }
+  }
+
+  /**
+   * The committed copy's size and digest as read back; for an archive-class target only its size
+   * (HEAD), paired with the expected digest (its bytes were checked before the server-side copy).
+   */
+  private async verifiedAt(target: StorageBackend, key: string, expected: { sizeBytes: number; sha256: string }): Promise<{ size: number; sha256: string } | null> {
+    if (!target.archive) return this.digestOf(target, key, expected.sizeBytes);
+    const stat = await target.stat(key);
+    return stat && { size: stat.size, sha256: stat.size === expected.sizeBytes ? expected.sha256 : 'unknown (archived)' };
+  }
+
+  private async digestOfTemp(storage: StorageBackend, tempKey: string): Promise<{ size: number; sha256: string }> {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of await storage.readTemp(tempKey)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    return { size, sha256: hash.digest('hex') };
   }
 
   /**

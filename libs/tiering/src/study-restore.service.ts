@@ -1,8 +1,17 @@
 import { HOT_TIER_ID, VNA_CONFIG, type VnaConfig } from '#vna/config';
-import { newObjectVersion, objectKeyFor, STORAGE_REGISTRY, type StorageBackend, StorageNotFoundError, type StorageRegistry } from '#vna/storage';
+import {
+  newObjectVersion,
+  objectKeyFor,
+  STORAGE_REGISTRY,
+  type StorageBackend,
+  StorageNotFoundError,
+  type StorageRegistry,
+  StorageUnsupportedError,
+} from '#vna/storage';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type ArchiveTier, RestoreDeferredError, runArchiveStage } from './archive-stage.js';
 import { MoveRepository } from './move.repository.js';
 import { type OfflineCopy, RestoreRepository, type RestoreRow, StudyRestoreState } from './restore.repository.js';
 import { restoreKeyFor } from './restore-key.js';
@@ -33,6 +42,8 @@ export class RestoreIntegrityError extends Error {
 export class StudyRestoreService {
   private readonly logger = new Logger(StudyRestoreService.name);
   private readonly offlineTiers: string[];
+  /** Offline tiers of an archive storage class (GLACIER, DEEP_ARCHIVE), with their poll schedule. */
+  private readonly archiveSchedules = new Map<string, { pollMs: number; pollMaxMs: number }>();
 
   constructor(
     private readonly restores: RestoreRepository,
@@ -41,6 +52,9 @@ export class StudyRestoreService {
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {
     this.offlineTiers = config.tiers.filter((t) => t.availability === 'offline').map((t) => t.id);
+    for (const t of config.tiers) {
+      if (t.kind === 's3' && t.s3.archive) this.archiveSchedules.set(t.id, { pollMs: t.s3.archive.pollMs, pollMaxMs: t.s3.archive.pollMaxMs });
+    }
   }
 
   /** The restore job: every unfinished restore of the study, under the study's tiering lock (no move runs meanwhile). */
@@ -52,6 +66,7 @@ export class StudyRestoreService {
   }
 
   private async run(restore: RestoreRow): Promise<void> {
+    if (!(await this.archiveReady(restore))) return;
     const attempts = await this.restores.begin(restore.id);
     if (attempts === 0) return;
     if (attempts > MAX_RESTORE_ATTEMPTS) {
@@ -86,6 +101,55 @@ export class StudyRestoreService {
     }
     await this.restores.finish(restore.id, StudyRestoreState.Completed, null);
     this.logger.log(`restore ${restore.id}: study ${restore.studyIuid} is readable from ${hot.id} until its restored copies expire`);
+  }
+
+  /**
+   * The archive stage (archive-stage.ts) for copies on GLACIER / DEEP_ARCHIVE tiers: true once they
+   * are all readable (or there are none), false if the restore ended (failed); throws
+   * RestoreDeferredError while S3 is still restoring. Polls do not use attempts; failed requests do.
+   */
+  private async archiveReady(restore: RestoreRow): Promise<boolean> {
+    if (!this.archiveSchedules.size) return true;
+    const next = restore.archive?.nextPollAt;
+    if (next && next.getTime() > Date.now()) throw new RestoreDeferredError(next.getTime());
+    const offline = await this.restores.offlineCopies(restore.studyIuid, this.offlineTiers, this.config.restore.marginMs);
+    const archived = offline.filter((c) => this.archiveSchedules.has(c.storageId) && this.storages.has(c.storageId));
+    if (!archived.length) return true;
+    if (!(await this.restores.studyIsActive(restore.studyIuid))) return true; // the copy stage fails it
+    if (!(await this.restores.markInProcess(restore.id))) return false;
+    if (restore.archive === null) {
+      await this.restores.setPlan(restore.id, {
+        sourceTiers: [...new Set(offline.map((c) => c.storageId))].sort(),
+        instancesTotal: offline.length,
+        bytesTotal: offline.reduce((a, c) => a + c.sizeBytes, 0),
+      });
+    }
+    const tierOf = (id: string): ArchiveTier => ({ access: this.storages.get(id).archive!, schedule: this.archiveSchedules.get(id)! });
+    try {
+      await runArchiveStage(restore.id, restore.archive, archived, tierOf, this.restores);
+      if (restore.archive === null || restore.archive.nextPollAt !== null) {
+        this.logger.log(`restore ${restore.id}: the ${archived.length} archived object(s) of study ${restore.studyIuid} are readable; copying`);
+      }
+      return true;
+    } catch (e) {
+      if (e instanceof RestoreDeferredError) {
+        if (restore.archive === null) {
+          this.logger.log(`restore ${restore.id}: restore requested for ${archived.length} archived object(s) of study ${restore.studyIuid}; first poll at ${new Date(e.until).toISOString()}`);
+        }
+        throw e;
+      }
+      const message = (e as Error).message;
+      if (e instanceof StorageUnsupportedError || e instanceof StorageNotFoundError) {
+        await this.fail(restore, `archive restore: ${message}`);
+        return false;
+      }
+      const attempts = await this.restores.noteFailedAttempt(restore.id, `archive restore: ${message}`);
+      if (attempts >= MAX_RESTORE_ATTEMPTS) {
+        await this.fail(restore, `gave up after ${attempts} attempts; last error: archive restore: ${message}`);
+        return false;
+      }
+      throw e;
+    }
   }
 
   private async fail(restore: RestoreRow, reason: string): Promise<void> {

@@ -3,6 +3,7 @@ import { JobName, JobQueueService } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { MoveRepository } from './move.repository.js';
 import { RestoreRepository } from './restore.repository.js';
+import { PriorsPrefetchService } from './prefetch/priors-prefetch.service.js';
 
 /**
  * The queue is only a trigger: at start-up and every VNA_RECONCILE_INTERVAL_S, every study with an
@@ -19,6 +20,7 @@ export class TieringReconcilerService implements OnApplicationBootstrap, OnAppli
   constructor(
     private readonly moves: MoveRepository,
     private readonly restores: RestoreRepository,
+    private readonly prefetch: PriorsPrefetchService,
     private readonly jobs: JobQueueService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {}
@@ -43,7 +45,12 @@ export class TieringReconcilerService implements OnApplicationBootstrap, OnAppli
     if (restoring.length) {
       await this.jobs.queueAll(restoring.map((studyIuid) => ({ name: JobName.StudyRestore, data: { studyIuid } })), { coalesce: false });
     }
-    return studies.length + restoring.length;
+    // A priors prefetch journaled but not finished (its worker died): run again.
+    const prefetching = await this.prefetch.pending();
+    if (prefetching.length) {
+      await this.jobs.queueAll(prefetching.map((studyIuid) => ({ name: JobName.PriorsPrefetch, data: { studyIuid } })), { coalesce: false });
+    }
+    return studies.length + restoring.length + prefetching.length;
   }
 
   private tick() {

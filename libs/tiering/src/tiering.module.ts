@@ -20,6 +20,8 @@ import { CapacityRepository } from './capacity/capacity.repository.js';
 import { CapacitySchedulerService } from './capacity/capacity-scheduler.service.js';
 import { CapacityService } from './capacity/capacity.service.js';
 import { PromotionService } from './capacity/promotion.service.js';
+import { PriorsPrefetchRepository } from './prefetch/priors-prefetch.repository.js';
+import { PriorsPrefetchService } from './prefetch/priors-prefetch.service.js';
 
 /** Restore requests and their journal: used by the tiering API and by retrieval (which waits for restores). */
 @Module({
@@ -56,7 +58,18 @@ export class TieringApiModule implements NestModule {
  */
 @Module({
   imports: [CatalogModule, JobsModule, TieringApiModule, RestoreClientModule],
-  providers: [MoveRepository, StudyMoveService, StudyRestoreService, TieringProcessor, TieringReconcilerService, RestoreSweeperService, LifecycleSchedulerService, CapacitySchedulerService],
+  providers: [
+    MoveRepository,
+    StudyMoveService,
+    StudyRestoreService,
+    TieringProcessor,
+    TieringReconcilerService,
+    RestoreSweeperService,
+    LifecycleSchedulerService,
+    CapacitySchedulerService,
+    PriorsPrefetchRepository,
+    PriorsPrefetchService,
+  ],
   exports: [StudyMoveService, StudyRestoreService],
 })
 export class TieringModule {}

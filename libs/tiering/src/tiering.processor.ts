@@ -3,8 +3,10 @@ import { type JobData, JobName, type JobItem, QueueName } from '#vna/jobs';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
+import { RestoreDeferredError } from './archive-stage.js';
 import { CapacityService } from './capacity/capacity.service.js';
 import { LifecycleService } from './policy/lifecycle.service.js';
+import { PriorsPrefetchService } from './prefetch/priors-prefetch.service.js';
 import { MoveDeferredError, StudyMoveService } from './study-move.service.js';
 import { StudyRestoreService } from './study-restore.service.js';
 
@@ -20,6 +22,7 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
     private readonly lifecycle: LifecycleService,
     private readonly restores: StudyRestoreService,
     private readonly capacity: CapacityService,
+    private readonly prefetch: PriorsPrefetchService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
   ) {
     super();
@@ -44,7 +47,17 @@ export class TieringProcessor extends WorkerHost implements OnApplicationBootstr
       case JobName.LifecycleEvaluate:
         return this.lifecycle.handleEvaluate();
       case JobName.StudyRestore:
-        return this.restores.handleStudyRestore(job.data as JobData<JobName.StudyRestore>);
+        try {
+          return await this.restores.handleStudyRestore(job.data as JobData<JobName.StudyRestore>);
+        } catch (e) {
+          // Waiting for S3 to restore archived objects (hours for GLACIER): back to the delayed set
+          // until the next poll, so the worker slot serves other jobs meanwhile.
+          if (!(e instanceof RestoreDeferredError) || token === undefined) throw e;
+          await job.moveToDelayed(e.until, token);
+          throw new DelayedError();
+        }
+      case JobName.PriorsPrefetch:
+        return this.prefetch.handlePriorsPrefetch(job.data as JobData<JobName.PriorsPrefetch>);
       case JobName.CapacityCheck:
         return this.capacity.handleCheck();
       default:

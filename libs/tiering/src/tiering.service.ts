@@ -10,6 +10,8 @@ export interface TierView {
   kind: 'fs' | 's3';
   availability: TierAvailability;
   pricePerGbMonth: number;
+  /** S3 tiers with a storage class: `x-amz-storage-class` of their objects. */
+  storageClass?: string;
   studies: number;
   instances: number;
   bytes: number;
@@ -39,6 +41,7 @@ export class TieringService {
       kind: t.kind,
       availability: t.availability,
       pricePerGbMonth: t.pricePerGbMonth,
+      ...(t.kind === 's3' && t.s3.storageClass ? { storageClass: t.s3.storageClass } : {}),
       studies: byId.get(t.id)?.studies ?? 0,
       instances: byId.get(t.id)?.instances ?? 0,
       bytes: byId.get(t.id)?.bytes ?? 0,
