@@ -26,21 +26,67 @@ export interface LedgerRow {
 
 export interface MigrationFigures {
   studies: { expected: number; pending: number; inProgress: number; done: number; skipped: number; failed: number };
-  instances: { expected: number; migrated: number; skipped: number; failed: number };
+  /**
+   * `migrated`/`skipped`/`failed` count finished studies; `inProgress`: instances of unfinished
+   * studies already in the archive (stored by this job, or there before it); `remaining`:
+   * expected instances of unfinished studies not in the archive yet.
+   */
+  instances: { expected: number; migrated: number; skipped: number; failed: number; inProgress: number; remaining: number };
   bytes: number;
   /** Migrated instances per second between the first study's start and the last study's end (or now). */
   instancesPerSecond: number | null;
   bytesPerSecond: number | null;
+  /** Seconds since the job was created, until it finished (or now). */
+  elapsedSeconds: number;
+  /**
+   * Instances (and bytes) the archive received for this job in the last `windowSeconds` before
+   * now (or before the job finished), per second; the window is shorter while the job is younger.
+   * From the database (instances' receive times), so it is right with several processes.
+   */
+  recent: { windowSeconds: number; instancesPerSecond: number | null; bytesPerSecond: number | null };
+  /** Remaining instances / the recent rate, while the job is SCHEDULED or RUNNING; null when unknown. */
+  etaSeconds: number | null;
 }
 
-export function figures(rows: LedgerRow[], now = new Date()): MigrationFigures {
+/** What the database says about a job's recent work (MigrationRepository.activity). */
+export interface MigrationActivity {
+  /** The end of the window: the job's finish, or the database's now. */
+  until: Date;
+  /** The earliest started_at of the job's ledger rows (null: nothing started yet). */
+  firstStartedAt: Date | null;
+  /** Instances (and their bytes) received for the job within [until - window, until]. */
+  windowInstances: number;
+  windowBytes: number;
+  /** Instances of unfinished, started rows already in the archive but not yet accounted in the row's counts. */
+  inProgressInstances: number;
+}
+
+export interface JobTimes {
+  state: string;
+  createdAt: Date;
+  finishedAt: Date | null;
+}
+
+/** How far back the recent rate looks. */
+export const RATE_WINDOW_SECONDS = 60;
+
+/**
+ * A job's figures from its ledger rows, plus (given the job's times and the database's activity)
+ * elapsed time, the recent rate and the ETA.
+ */
+export function figures(rows: LedgerRow[], now = new Date(), job?: JobTimes, activity?: MigrationActivity, windowSeconds = RATE_WINDOW_SECONDS): MigrationFigures {
   const f: MigrationFigures = {
     studies: { expected: rows.length, pending: 0, inProgress: 0, done: 0, skipped: 0, failed: 0 },
-    instances: { expected: 0, migrated: 0, skipped: 0, failed: 0 },
+    instances: { expected: 0, migrated: 0, skipped: 0, failed: 0, inProgress: 0, remaining: 0 },
     bytes: 0,
     instancesPerSecond: null,
     bytesPerSecond: null,
+    elapsedSeconds: 0,
+    recent: { windowSeconds, instancesPerSecond: null, bytesPerSecond: null },
+    etaSeconds: null,
   };
+  let openExpected = 0;
+  let openUnknown = false;
   let start: number | null = null;
   let end: number | null = null;
   let open = false;
@@ -71,12 +117,33 @@ export function figures(rows: LedgerRow[], now = new Date()): MigrationFigures {
     if (r.startedAt) start = Math.min(start ?? Infinity, r.startedAt.getTime());
     if (r.finishedAt) end = Math.max(end ?? -Infinity, r.finishedAt.getTime());
     if (r.startedAt && !r.finishedAt) open = true;
+    if (r.state === 'pending' || r.state === 'retrieving' || r.state === 'verifying') {
+      openExpected += r.expectedInstances ?? 0;
+      if (r.expectedInstances === null) openUnknown = true;
+    }
   }
   if (start !== null) {
     const stop = open || end === null ? now.getTime() : end;
     const seconds = Math.max(0.001, (stop - start) / 1000);
     f.instancesPerSecond = round(f.instances.migrated / seconds);
     f.bytesPerSecond = round(f.bytes / seconds);
+  }
+  f.instances.inProgress = activity?.inProgressInstances ?? 0;
+  f.instances.remaining = Math.max(0, openExpected - f.instances.inProgress);
+  if (job) {
+    const until = job.finishedAt ?? activity?.until ?? now;
+    f.elapsedSeconds = round(Math.max(0, until.getTime() - job.createdAt.getTime()) / 1000);
+  }
+  if (activity?.firstStartedAt) {
+    // The window, shortened to the time the job has been moving (at least 1 s, so the first instances do not spike it).
+    const span = Math.min(windowSeconds, Math.max(1, (activity.until.getTime() - activity.firstStartedAt.getTime()) / 1000));
+    f.recent.instancesPerSecond = round(activity.windowInstances / span);
+    f.recent.bytesPerSecond = round(activity.windowBytes / span);
+  }
+  if (job && !openUnknown && (job.state === 'RUNNING' || job.state === 'SCHEDULED')) {
+    const rate = f.recent.instancesPerSecond;
+    if (f.studies.expected > 0 && f.instances.remaining === 0 && job.state === 'RUNNING') f.etaSeconds = 0;
+    else if (rate && rate > 0) f.etaSeconds = Math.round(f.instances.remaining / rate);
   }
   return f;
 }
