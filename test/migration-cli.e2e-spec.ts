@@ -139,6 +139,11 @@ describe('vna CLI: migrations', () => {
     expect(r.stdout).toContain(`  studies:   3 expected, 3 done, 0 skipped, 0 failed, 0 pending, 0 in progress`);
     expect(r.stdout).toContain(`  instances: ${n} expected, ${n} migrated, 0 skipped, 0 failed, 0 in progress`);
     expect(r.stdout).toContain(`  bytes:     ${job.figures.bytes} (${(job.figures.bytes / 1e6).toFixed(1)} MB);`);
+    // the figures (summed by state in PostgreSQL) are the report's rows summed
+    const report = (await (await fetch(`${a.http}/api/migrations/${id}/report`)).json()) as { studies: Array<Record<string, number>> };
+    const sum = (k: string) => report.studies.reduce((t, x) => t + x[k]!, 0);
+    expect([sum('expectedInstances'), sum('migratedInstances'), sum('skippedInstances'), sum('bytes')])
+      .toEqual([job.figures.instances.expected, job.figures.instances.migrated, job.figures.instances.skipped, job.figures.bytes]);
     // a finished job: elapsed until its end, a rate over its last minute (from the instances' receive times), no ETA
     expect(job.figures.elapsedSeconds).toBeGreaterThan(0);
     expect(job.figures.recent.windowSeconds).toBe(60);

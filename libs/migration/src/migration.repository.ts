@@ -2,7 +2,7 @@ import { MigrationState, MigrationStudyState } from '#vna/catalog';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import type { LedgerRow, MigrationActivity } from './report.js';
+import type { LedgerGroup, LedgerRow, LedgerState, MigrationActivity } from './report.js';
 import type { MigrationScope, SourceStudy, StudyOrder } from './scope.js';
 import type { TimeWindow } from './time-windows.js';
 
@@ -245,6 +245,32 @@ export class MigrationRepository {
 
   async ledger(id: string): Promise<LedgerEntry[]> {
     return ((await this.db.query(`SELECT * FROM migration_study WHERE migration_fk = $1 ORDER BY seq, id`, [id])) as Row[]).map(toLedger);
+  }
+
+  /** The ledger summed by state in PostgreSQL (the figures without loading every row; see report.groupRows). */
+  async ledgerGroups(id: string): Promise<LedgerGroup[]> {
+    const rows = (await this.db.query(
+      `SELECT state, count(*)::int AS studies, COALESCE(sum(expected_instances), 0)::bigint AS expected,
+              count(*) FILTER (WHERE expected_instances IS NULL)::int AS unknown_expected,
+              sum(migrated_instances)::bigint AS migrated, sum(skipped_instances)::bigint AS skipped, sum(failed_instances)::bigint AS failed,
+              sum(bytes)::bigint AS bytes, min(started_at) AS first_started_at, max(finished_at) AS last_finished_at,
+              bool_or(started_at IS NOT NULL AND finished_at IS NULL) AS open_started
+         FROM migration_study WHERE migration_fk = $1 GROUP BY state`,
+      [id],
+    )) as Row[];
+    return rows.map((r) => ({
+      state: r.state as LedgerState,
+      studies: r.studies as number,
+      expected: Number(r.expected),
+      unknownExpected: r.unknown_expected as number,
+      migrated: Number(r.migrated),
+      skipped: Number(r.skipped),
+      failed: Number(r.failed),
+      bytes: Number(r.bytes),
+      firstStartedAt: (r.first_started_at as Date | null) ?? null,
+      lastFinishedAt: (r.last_finished_at as Date | null) ?? null,
+      openStarted: r.open_started === true,
+    }));
   }
 
   /**

@@ -70,13 +70,60 @@ export interface JobTimes {
 /** How far back the recent rate looks. */
 export const RATE_WINDOW_SECONDS = 60;
 
+/** The ledger rows of one state, summed (what `figuresOf` needs; SQL gives it without loading the rows). */
+export interface LedgerGroup {
+  state: LedgerState;
+  studies: number;
+  expected: number;
+  /** Rows without an expected count. */
+  unknownExpected: number;
+  migrated: number;
+  skipped: number;
+  failed: number;
+  bytes: number;
+  firstStartedAt: Date | null;
+  lastFinishedAt: Date | null;
+  /** A row started and not finished. */
+  openStarted: boolean;
+}
+
+/** Sums rows by state (the same as MigrationRepository.ledgerGroups does in SQL). */
+export function groupRows(rows: LedgerRow[]): LedgerGroup[] {
+  const by = new Map<LedgerState, LedgerGroup>();
+  for (const r of rows) {
+    let g = by.get(r.state);
+    if (!g) {
+      g = { state: r.state, studies: 0, expected: 0, unknownExpected: 0, migrated: 0, skipped: 0, failed: 0, bytes: 0, firstStartedAt: null, lastFinishedAt: null, openStarted: false };
+      by.set(r.state, g);
+    }
+    g.studies++;
+    g.expected += r.expectedInstances ?? 0;
+    if (r.expectedInstances === null) g.unknownExpected++;
+    g.migrated += r.migratedInstances;
+    g.skipped += r.skippedInstances;
+    g.failed += r.failedInstances;
+    g.bytes += r.bytes;
+    if (r.startedAt && (!g.firstStartedAt || r.startedAt < g.firstStartedAt)) g.firstStartedAt = r.startedAt;
+    if (r.finishedAt && (!g.lastFinishedAt || r.finishedAt > g.lastFinishedAt)) g.lastFinishedAt = r.finishedAt;
+    if (r.startedAt && !r.finishedAt) g.openStarted = true;
+  }
+  return [...by.values()];
+}
+
 /**
  * A job's figures from its ledger rows, plus (given the job's times and the database's activity)
  * elapsed time, the recent rate and the ETA.
  */
 export function figures(rows: LedgerRow[], now = new Date(), job?: JobTimes, activity?: MigrationActivity, windowSeconds = RATE_WINDOW_SECONDS): MigrationFigures {
+  return figuresOf(groupRows(rows), now, job, activity, windowSeconds);
+}
+
+const OPEN_STATES: LedgerState[] = ['pending', 'retrieving', 'verifying'];
+
+/** The figures from the ledger summed by state (see `figures`). */
+export function figuresOf(groups: LedgerGroup[], now = new Date(), job?: JobTimes, activity?: MigrationActivity, windowSeconds = RATE_WINDOW_SECONDS): MigrationFigures {
   const f: MigrationFigures = {
-    studies: { expected: rows.length, pending: 0, inProgress: 0, done: 0, skipped: 0, failed: 0 },
+    studies: { expected: 0, pending: 0, inProgress: 0, done: 0, skipped: 0, failed: 0 },
     instances: { expected: 0, migrated: 0, skipped: 0, failed: 0, inProgress: 0, remaining: 0 },
     bytes: 0,
     instancesPerSecond: null,
@@ -90,36 +137,37 @@ export function figures(rows: LedgerRow[], now = new Date(), job?: JobTimes, act
   let start: number | null = null;
   let end: number | null = null;
   let open = false;
-  for (const r of rows) {
-    switch (r.state) {
+  for (const g of groups) {
+    f.studies.expected += g.studies;
+    switch (g.state) {
       case 'pending':
-        f.studies.pending++;
+        f.studies.pending += g.studies;
         break;
       case 'retrieving':
       case 'verifying':
-        f.studies.inProgress++;
+        f.studies.inProgress += g.studies;
         break;
       case 'done':
-        f.studies.done++;
+        f.studies.done += g.studies;
         break;
       case 'skipped':
-        f.studies.skipped++;
+        f.studies.skipped += g.studies;
         break;
       case 'failed':
-        f.studies.failed++;
+        f.studies.failed += g.studies;
         break;
     }
-    f.instances.expected += r.expectedInstances ?? 0;
-    f.instances.migrated += r.migratedInstances;
-    f.instances.skipped += r.skippedInstances;
-    f.instances.failed += r.failedInstances;
-    f.bytes += r.bytes;
-    if (r.startedAt) start = Math.min(start ?? Infinity, r.startedAt.getTime());
-    if (r.finishedAt) end = Math.max(end ?? -Infinity, r.finishedAt.getTime());
-    if (r.startedAt && !r.finishedAt) open = true;
-    if (r.state === 'pending' || r.state === 'retrieving' || r.state === 'verifying') {
-      openExpected += r.expectedInstances ?? 0;
-      if (r.expectedInstances === null) openUnknown = true;
+    f.instances.expected += g.expected;
+    f.instances.migrated += g.migrated;
+    f.instances.skipped += g.skipped;
+    f.instances.failed += g.failed;
+    f.bytes += g.bytes;
+    if (g.firstStartedAt) start = Math.min(start ?? Infinity, g.firstStartedAt.getTime());
+    if (g.lastFinishedAt) end = Math.max(end ?? -Infinity, g.lastFinishedAt.getTime());
+    if (g.openStarted) open = true;
+    if (OPEN_STATES.includes(g.state)) {
+      openExpected += g.expected;
+      if (g.unknownExpected > 0) openUnknown = true;
     }
   }
   if (start !== null) {
