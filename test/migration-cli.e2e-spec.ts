@@ -158,6 +158,12 @@ describe('vna CLI: migrations', () => {
       expect(job.figures.recent.instancesPerSecond).toBeCloseTo(n / span, 1);
     }
 
+    // on a terminal (util-linux `script` gives it one): the cli-progress bar with the API's figures, then the summary
+    const tty = await run('script', ['-qefc', `${process.execPath} ${CLI} --url ${a.http} migrate watch ${id}`, '/dev/null']);
+    expect(tty.code).toBe(0);
+    expect(tty.stdout).toMatch(new RegExp(`migration ${id} \\|█{40}\\| 100% ${n}/${n} inst \\| studies 3/3 \\(failed 0\\) \\| [0-9.]+ inst/s [0-9.]+ MB/s \\| ETA \\? \\| \\S+ \\| COMPLETED`));
+    expect(tty.stdout).toContain(`  instances: ${n} expected, ${n} migrated, 0 skipped, 0 failed, 0 in progress`);
+
     // status --json is the API's answer
     const status = await vna(a, 'migrate', 'status', id!, '--json');
     expect(status.code).toBe(0);

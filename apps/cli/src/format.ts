@@ -39,7 +39,7 @@ export function progressLine(m: Migration): string {
   ].join(' ');
 }
 
-/** The values the TTY bar shows (cli-progress payload tokens). */
+/** The values the TTY bar shows (cli-progress payload tokens; not named like its own {eta}, {duration}, {value}, {total}). */
 export function barPayload(m: Migration): Record<string, string> {
   const f = m.figures;
   const s = f.studies;
@@ -49,8 +49,8 @@ export function barPayload(m: Migration): Record<string, string> {
     failed: String(s.failed),
     rate: num(f.recent.instancesPerSecond),
     mbps: mb(f.recent.bytesPerSecond),
-    eta: duration(f.etaSeconds),
-    elapsed: duration(f.elapsedSeconds),
+    remaining_time: duration(f.etaSeconds),
+    elapsed_time: duration(f.elapsedSeconds),
   };
 }
 

@@ -42,7 +42,7 @@ export async function watch(api: VnaApi, id: string, o: WatchOptions): Promise<M
 async function watchBar(api: VnaApi, id: string, first: Migration, o: WatchOptions): Promise<Migration> {
   const bar = new cliProgress.SingleBar(
     {
-      format: `migration ${id} |{bar}| {percentage}% {value}/{total} inst | studies {studies} (failed {failed}) | {rate} inst/s {mbps} MB/s | ETA {eta} | {elapsed} | {state}`,
+      format: `migration ${id} |{bar}| {percentage}% {value}/{total} inst | studies {studies} (failed {failed}) | {rate} inst/s {mbps} MB/s | ETA {remaining_time} | {elapsed_time} | {state}`,
       stream: o.out,
       emptyOnZero: true,
       hideCursor: true,
