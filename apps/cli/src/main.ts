@@ -8,7 +8,7 @@
  * 4 a watched job was CANCELED, 130 interrupted while watching (the job goes on).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { ApiError, type Migration, UnreachableError, VnaApi } from './api.js';
 import { listTable, progressLine, reportTable, summary } from './format.js';
 import {
@@ -35,6 +35,15 @@ class Exit extends Error {
 }
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+/** The package's version (dist/apps/cli/src/main.js → package.json at the root). */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
 
 function apiOf(cmd: Command): VnaApi {
   return new VnaApi((cmd.optsWithGlobals() as { url: string }).url);
@@ -84,6 +93,7 @@ const intervalOption = () =>
 export function program(): Command {
   const root = new Command('vna')
     .description('Command-line tool of the VNA archive (talks to its HTTP API)')
+    .version(version())
     .addOption(new Option('--url <url>', 'the archive\'s HTTP address').env('VNA_URL').default(DEFAULT_URL))
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
