@@ -2,7 +2,7 @@ import { MigrationState, MigrationStudyState } from '#vna/catalog';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import type { LedgerRow } from './report.js';
+import type { LedgerGroup, LedgerRow, LedgerState, MigrationActivity } from './report.js';
 import type { MigrationScope, SourceStudy, StudyOrder } from './scope.js';
 import type { TimeWindow } from './time-windows.js';
 
@@ -247,6 +247,78 @@ export class MigrationRepository {
 
   async ledger(id: string): Promise<LedgerEntry[]> {
     return ((await this.db.query(`SELECT * FROM migration_study WHERE migration_fk = $1 ORDER BY seq, id`, [id])) as Row[]).map(toLedger);
+  }
+
+  /** The ledger summed by state in PostgreSQL (the figures without loading every row; see report.groupRows). */
+  async ledgerGroups(id: string): Promise<LedgerGroup[]> {
+    const rows = (await this.db.query(
+      `SELECT state, count(*)::int AS studies, COALESCE(sum(expected_instances), 0)::bigint AS expected,
+              count(*) FILTER (WHERE expected_instances IS NULL)::int AS unknown_expected,
+              sum(migrated_instances)::bigint AS migrated, sum(skipped_instances)::bigint AS skipped, sum(failed_instances)::bigint AS failed,
+              sum(bytes)::bigint AS bytes, min(started_at) AS first_started_at, max(finished_at) AS last_finished_at,
+              bool_or(started_at IS NOT NULL AND finished_at IS NULL) AS open_started
+         FROM migration_study WHERE migration_fk = $1 GROUP BY state`,
+      [id],
+    )) as Row[];
+    return rows.map((r) => ({
+      state: r.state as LedgerState,
+      studies: r.studies as number,
+      expected: Number(r.expected),
+      unknownExpected: r.unknown_expected as number,
+      migrated: Number(r.migrated),
+      skipped: Number(r.skipped),
+      failed: Number(r.failed),
+      bytes: Number(r.bytes),
+      firstStartedAt: (r.first_started_at as Date | null) ?? null,
+      lastFinishedAt: (r.last_finished_at as Date | null) ?? null,
+      openStarted: r.open_started === true,
+    }));
+  }
+
+  /**
+   * A job's recent work, from the database only (right with several processes): the instances
+   * received for it in the last `windowSeconds` before now (or before the job finished) — the
+   * finished rows' `migration_instance.stored_at` (= the archive's `received_at`) and, for rows
+   * still open, the archive's instances of the study not accounted yet — and how many such
+   * unaccounted instances the open rows have. Only rows finished within the window or still open
+   * are read (an instance is stored before its row finishes).
+   */
+  async activity(id: string, windowSeconds: number): Promise<MigrationActivity | null> {
+    const rows = rowsOf(await this.db.query(
+      `WITH w AS (
+         SELECT j.id, COALESCE(j.finished_at, now()) AS until, COALESCE(j.finished_at, now()) - make_interval(secs => $2) AS since
+           FROM migration_job j WHERE j.id = $1),
+       r AS (
+         SELECT s.id, s.study_iuid, s.state, s.started_at FROM migration_study s, w
+          WHERE s.migration_fk = w.id AND (s.finished_at IS NULL OR s.finished_at >= w.since)),
+       acc AS (
+         SELECT mi.stored_at AS at, mi.size_bytes AS b FROM r JOIN migration_instance mi ON mi.study_fk = r.id
+          WHERE mi.outcome = 'migrated' AND r.state IN ('done', 'failed', 'skipped')),
+       live AS (
+         SELECT i.received_at AS at, i.size_bytes AS b FROM r JOIN instance i ON i.study_iuid = r.study_iuid
+          WHERE r.state = ANY($3) AND r.started_at IS NOT NULL AND r.study_iuid <> ''
+            AND NOT EXISTS (SELECT 1 FROM migration_instance mi WHERE mi.study_fk = r.id AND mi.sop_iuid = i.sop_iuid)),
+       openskip AS (
+         SELECT count(*)::int AS n FROM r JOIN migration_instance mi ON mi.study_fk = r.id WHERE r.state = ANY($3)),
+       recent AS (
+         SELECT at, b FROM acc UNION ALL SELECT at, b FROM live)
+       SELECT w.until,
+              (SELECT min(started_at) FROM migration_study WHERE migration_fk = w.id) AS first_started_at,
+              (SELECT count(*)::int FROM recent WHERE at > w.since AND at <= w.until) AS window_instances,
+              (SELECT COALESCE(sum(b), 0)::bigint FROM recent WHERE at > w.since AND at <= w.until) AS window_bytes,
+              ((SELECT count(*)::int FROM live) + (SELECT n FROM openskip)) AS in_progress
+         FROM w`,
+      [id, windowSeconds, OPEN_STUDY],
+    ));
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      until: r.until as Date,
+      firstStartedAt: (r.first_started_at as Date | null) ?? null,
+      windowInstances: r.window_instances as number,
+      windowBytes: Number(r.window_bytes),
+      inProgressInstances: r.in_progress as number,
+    };
   }
 
   async ledgerRow(ledgerId: string): Promise<LedgerEntry | null> {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { CreateMigrationDto, MigrationSourceDto, MigrationThrottleDto } from './migration.dto.js';
 import { type MigrationJob, MigrationRepository, type MigrationSource, type MigrationThrottle } from './migration.repository.js';
 import { MigrationRunnerService } from './migration-runner.service.js';
-import { figures, type LedgerRow, type MigrationFigures, reportCsv } from './report.js';
+import { figuresOf, type LedgerRow, type MigrationFigures, RATE_WINDOW_SECONDS, reportCsv } from './report.js';
 
 export enum MigrationErrorCode {
   NotFound = 'MIGRATION_NOT_FOUND',
@@ -103,8 +103,8 @@ export class MigrationService {
 
   async report(id: string): Promise<MigrationReport> {
     const job = await this.load(id);
-    const studies = (await this.repo.ledger(id)).map(({ migrationId: _m, ...row }) => row);
-    return { migration: { ...job, source: publicSource(job.source), figures: figures(studies) }, studies };
+    const [studies, view] = await Promise.all([this.repo.ledger(id).then((rows) => rows.map(({ migrationId: _m, ...row }) => row)), this.view(job)]);
+    return { migration: view, studies };
   }
 
   async reportCsv(id: string): Promise<string> {
@@ -162,8 +162,14 @@ export class MigrationService {
     return job;
   }
 
+  /**
+   * The job with its figures: counts from the ledger summed in PostgreSQL (a watcher polling a
+   * job of 100,000 studies does not load them all); elapsed time, recent rate and ETA from the
+   * database's receive times.
+   */
   private async view(job: MigrationJob): Promise<MigrationView> {
-    return { ...job, source: publicSource(job.source), figures: figures(await this.repo.ledger(job.id)) };
+    const [groups, activity] = await Promise.all([this.repo.ledgerGroups(job.id), this.repo.activity(job.id, RATE_WINDOW_SECONDS)]);
+    return { ...job, source: publicSource(job.source), figures: figuresOf(groups, activity?.until ?? new Date(), job, activity ?? undefined) };
   }
 }
 
