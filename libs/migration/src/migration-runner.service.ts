@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { EnumerationResult } from './date-windows.js';
 import { DicomwebSource } from './dicomweb-source.js';
+import { DicomdirError, dicomdirFiles, isDicomdir } from './dicomdir.js';
 import { DimseSource, MigrationSourceError, type SourceInstance } from './dimse-source.js';
 import {
   type DicomwebMigrationSource,
@@ -205,25 +206,33 @@ export class MigrationRunnerService {
     await this.repo.completeIfDone(job.id);
   }
 
-  /** Every regular file under the folder (recursively, sorted by path), one ledger row each. */
+  /**
+   * Every regular file under the folder (recursively, sorted by path), or every file its DICOMDIR
+   * references (in record order), one ledger row each.
+   */
   private async enumerateFolder(job: MigrationJob, src: FolderMigrationSource): Promise<void> {
     let files: string[];
+    const what = src.dicomdir ? `the DICOMDIR ${path.join(src.path, src.dicomdir)}` : `the folder ${src.path}`;
     try {
-      const entries = await readdir(src.path, { recursive: true, withFileTypes: true });
-      files = entries
-        .filter((e) => e.isFile())
-        .map((e) => path.relative(src.path, path.join(e.parentPath, e.name)))
-        .sort();
+      if (src.dicomdir) files = await dicomdirFiles(path.join(src.path, src.dicomdir));
+      else {
+        const entries = await readdir(src.path, { recursive: true, withFileTypes: true });
+        files = entries
+          .filter((e) => e.isFile())
+          .map((e) => path.relative(src.path, path.join(e.parentPath, e.name)))
+          .sort();
+      }
     } catch (e) {
       const attempts = job.attempts + 1;
-      const final = attempts >= MAX_ATTEMPTS;
-      const message = `cannot list the folder ${src.path}: ${(e as Error).message}`;
+      // A DICOMDIR that cannot be parsed will not parse on a retry either.
+      const final = attempts >= MAX_ATTEMPTS || e instanceof DicomdirError;
+      const message = `cannot list ${what}: ${(e as Error).message}`;
       await this.repo.enumerationFailed(job.id, message, attempts, final);
       if (final) return;
       throw e;
     }
     const updated = await this.repo.recordFiles(job.id, files);
-    this.logger.log(`migration ${job.id} "${job.name}": ${files.length} files in ${src.path}`);
+    this.logger.log(`migration ${job.id} "${job.name}": ${files.length} files in ${what}`);
     if (updated?.state === MigrationState.Running) {
       await this.enqueueOpenRows(job.id);
       await this.repo.completeIfDone(job.id);
@@ -239,6 +248,11 @@ export class MigrationRunnerService {
     const attempt = await this.repo.beginAttempt(row.id);
     const file = path.join(src.path, row.filePath);
     try {
+      // A file-set's directory met in a folder: not an object to archive (its files are).
+      if (!src.dicomdir && (await isDicomdir(file).catch(() => false))) {
+        await this.repo.skipFile(row.id, 'DICOMDIR (the directory of a file-set, not an object): not imported');
+        return;
+      }
       await this.throttleOf(job.id).take();
       const data = createReadStream(file);
       const opened = new Promise<void>((resolve, reject) => {

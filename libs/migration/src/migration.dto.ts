@@ -115,7 +115,7 @@ export class MigrationSourceDto {
   @ValidateIf((o: { kind?: unknown }) => isDimse(o) || isDicomweb(o)) @IsOptional() @IsInt() @Min(1) @Max(100_000)
   maxResultsPerQuery?: number;
 
-  /** folder: an absolute path on the archive's host; every file under it is imported. */
+  /** folder: an absolute path on the archive's host: a folder (every file under it is imported) or a DICOMDIR (the files it references). */
   @ValidateIf(isFolder) @IsString() @Matches(/^\//, { message: 'path must be an absolute path' }) @Length(1, 4096)
   path?: string;
 }

@@ -8,7 +8,8 @@ import type { TimeWindow } from './time-windows.js';
 
 export type DimseMigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get'; maxResultsPerQuery?: number };
 export type DicomwebMigrationSource = { kind: 'dicomweb'; baseUrl: string; headers?: Record<string, string>; maxResultsPerQuery?: number };
-export type FolderMigrationSource = { kind: 'folder'; path: string };
+/** A folder: every file under it; with `dicomdir` (a file name in it), the files that DICOMDIR references. */
+export type FolderMigrationSource = { kind: 'folder'; path: string; dicomdir?: string };
 export type MigrationSource = DimseMigrationSource | DicomwebMigrationSource | FolderMigrationSource;
 
 export interface MigrationThrottle {
@@ -418,6 +419,15 @@ export class MigrationRepository {
     await this.db.query(
       `UPDATE migration_study SET state = 'pending', last_error = $2, next_attempt_at = $3, updated_at = now() WHERE id = $1`,
       [ledgerId, error, nextAttemptAt],
+    );
+  }
+
+  /** A file that is not an object to import (a DICOMDIR met in a folder): skipped, with the reason, no instance expected. */
+  async skipFile(ledgerId: string, reason: string): Promise<void> {
+    await this.db.query(
+      `UPDATE migration_study SET state = 'skipped', last_error = $2, expected_instances = 0, next_attempt_at = NULL,
+              finished_at = now(), updated_at = now() WHERE id = $1`,
+      [ledgerId, reason],
     );
   }
 

@@ -3,6 +3,7 @@ import { JobName, JobQueueService } from '#vna/jobs';
 import { Injectable, Logger } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isDicomdir } from './dicomdir.js';
 import type { CreateMigrationDto, MigrationSourceDto, MigrationThrottleDto } from './migration.dto.js';
 import { type MigrationJob, MigrationRepository, type MigrationSource, type MigrationThrottle } from './migration.repository.js';
 import { MigrationRunnerService } from './migration-runner.service.js';
@@ -86,10 +87,15 @@ export class MigrationService {
     if (dto.kind === 'dicomweb') {
       return { kind: 'dicomweb', baseUrl: dto.baseUrl!.replace(/\/+$/, ''), ...(dto.headers ? { headers: { ...dto.headers } } : {}), ...cap };
     }
-    const dir = path.resolve(dto.path!);
-    const st = await stat(dir).catch(() => null);
-    if (!st?.isDirectory()) throw new MigrationError(MigrationErrorCode.Invalid, `source.path ${dir} is not a directory on the archive's host`);
-    return { kind: 'folder', path: dir };
+    const where = path.resolve(dto.path!);
+    const st = await stat(where).catch(() => null);
+    if (st?.isDirectory()) return { kind: 'folder', path: where };
+    // A DICOMDIR: its file-set is imported (the files it references, relative to its folder).
+    if (st?.isFile() && (await isDicomdir(where).catch(() => false))) return { kind: 'folder', path: path.dirname(where), dicomdir: path.basename(where) };
+    throw new MigrationError(
+      MigrationErrorCode.Invalid,
+      st?.isFile() ? `source.path ${where} is a file but not a DICOMDIR` : `source.path ${where} is not a directory or a DICOMDIR on the archive's host`,
+    );
   }
 
   async list(): Promise<MigrationView[]> {
