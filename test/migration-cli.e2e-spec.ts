@@ -10,7 +10,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, freePort, type GeneratedFile, generateStudies, ROOT, run, type RunResult, sleep, type StudySpec, uid } from './support/archive.js';
+import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, ROOT, run, type RunResult, sha256, sleep, type StudySpec, uid } from './support/archive.js';
+import { archivedDatasets } from './support/migration.js';
 import { Orthanc } from './support/orthanc.js';
 
 const CLI = path.join(ROOT, 'dist/apps/cli/src/main.js');
@@ -70,7 +71,7 @@ describe('vna CLI: migrations', () => {
       study('C3', '20220101', [['CR', 4]]),
     ];
     files = await generateStudies(genDir, studies);
-    orthanc = await Orthanc.start();
+    orthanc = await Orthanc.start({ dicomWeb: true });
     await orthanc.store(files.map((f) => f.path));
     expect((await orthanc.statistics()).CountInstances).toBe(files.length);
   });
@@ -192,6 +193,21 @@ describe('vna CLI: migrations', () => {
     // list: the job with its counts
     const list = await vna(a, 'migrate', 'list');
     expect(list.stdout).toMatch(new RegExp(`^${id}\\s+COMPLETED\\s+3/3\\s+${n}/${n}\\s`, 'm'));
+  });
+
+  it('start --watch (DICOMweb): --dicomweb URL migrates by QIDO-RS + WADO-RS; exit 0, every object byte for byte', async () => {
+    const a = await startArchive();
+    const r = await vna(a, 'migrate', 'start', '--name', 'cli web', '--dicomweb', orthanc.dicomWebRoot, '--watch', '--interval', '1');
+    expect(r.code, r.stderr).toBe(0);
+    const id = /^migration (\d+) "cli web" created \(SCHEDULED\)$/m.exec(r.stdout)?.[1];
+    expect(id).toBeDefined();
+    const job = await getJob(a, id!);
+    const n = files.length;
+    expect(job.state).toBe('COMPLETED');
+    expect(job.figures.instances).toMatchObject({ expected: n, migrated: n, skipped: 0, failed: 0, inProgress: 0, remaining: 0 });
+    expect(r.stdout).toContain(`  instances: ${n} expected, ${n} migrated, 0 skipped, 0 failed, 0 in progress`);
+    const sent = new Map(files.map((f) => [f.sopInstanceUid, sha256(datasetBytes(readFileSync(f.path)))]));
+    expect(await archivedDatasets(a)).toEqual(sent);
   });
 
   it('pause / resume / throttle / cancel through the CLI change the state the API reports; watch of a canceled job exits 4', async () => {
