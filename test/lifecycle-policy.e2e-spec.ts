@@ -8,21 +8,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, metaValue, run, sha256, sleep, storeResponses, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, uid } from './support/archive.js';
+import { multipartDigests, WADO_ACCEPT } from './support/retrieve.js';
+import { api as archiveApi, type ApiInit } from './support/tiering.js';
 
 let archive: Archive;
 const started: Archive[] = [];
 /** The study the job scheduler moved to cold (offline by default). */
 let scheduled: { study: string; digests: Map<string, string> } | undefined;
 
-async function api<T>(p: string, init?: { method?: string; body?: unknown; user?: string }): Promise<{ status: number; body: T }> {
-  const headers: Record<string, string> = {};
-  if (init?.body !== undefined) headers['Content-Type'] = 'application/json';
-  if (init?.user) headers['X-User'] = init.user;
-  const r = await fetch(`${archive.http}${p}`, { method: init?.method ?? 'GET', headers, body: init?.body === undefined ? undefined : JSON.stringify(init.body) });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
+const api = <T>(p: string, init?: ApiInit) => archiveApi<T>(archive, p, init);
 
 async function store(modality: string, instances: number): Promise<{ study: string; bytes: number; digests: Map<string, string> }> {
   const work = mkdtempSync(path.join(tmpdir(), 'vna-lc-'));
@@ -184,18 +179,8 @@ describe('lifecycle policy', () => {
     }
     const conflict = (await archive.db.query(`SELECT state FROM study_move WHERE study_iuid = $1`, [study])).rows;
     expect(conflict).toEqual([{ state: 'COMPLETED' }]);
-    const wado = () => fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
-    const digestsOf = async (res: Response) => {
-      const body = Buffer.from(await res.arrayBuffer());
-      const boundary = /boundary="?([^";]+)"?/.exec(res.headers.get('content-type') ?? '')![1]!;
-      const got = new Map<string, string>();
-      for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-        const raw = Buffer.from(p, 'latin1');
-        const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-        got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-      }
-      return got;
-    };
+    const wado = () => fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
+    const digestsOf = async (res: Response) => multipartDigests(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type') ?? '');
     const restored = await wado();
     expect(restored.status).toBe(200);
     expect(await digestsOf(restored)).toEqual(digests);

@@ -10,8 +10,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, ROOT, run, type RunResult, sha256, sleep, type StudySpec, uid } from './support/archive.js';
-import { archivedDatasets } from './support/migration.js';
+import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, ROOT, run, type RunResult, sha256, sleep, type StudySpec } from './support/archive.js';
+import { archivedDatasets, legacyStudy } from './support/migration.js';
 import { Orthanc } from './support/orthanc.js';
 
 const CLI = path.join(ROOT, 'dist/apps/cli/src/main.js');
@@ -37,14 +37,7 @@ async function getJob(a: Archive, id: string): Promise<Job> {
   return (await r.json()) as Job;
 }
 
-const study = (patientId: string, date: string, series: Array<[string, number]>): StudySpec => ({
-  patientId,
-  patientName: `Cli^${patientId}`,
-  studyUid: uid(),
-  studyDate: date,
-  accession: `ACC${patientId}`,
-  series: series.map(([modality, instances], k) => ({ seriesUid: uid(), modality, number: k + 1, instances })),
-});
+const study = (patientId: string, date: string, series: Array<[string, number]>): StudySpec => legacyStudy(patientId, date, series, 'Cli');
 
 describe('vna CLI: migrations', () => {
   let orthanc: Orthanc;

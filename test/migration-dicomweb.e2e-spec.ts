@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, sha256, sleep, type StudySpec } from './support/archive.js';
-import { api, archivedDatasets, type Json, legacyStudy, waitState } from './support/migration.js';
+import { api, archivedDatasets, instanceCount, type Json, legacyStudy, pauseAfterFirstInstance, waitState } from './support/migration.js';
 import { Orthanc } from './support/orthanc.js';
 
 const USER = 'legacy';
@@ -191,17 +191,8 @@ describe('migration from a DICOMweb legacy archive (Orthanc + DICOMweb plugin)',
       name: 'slow web', source: web(), order: 'list', scope: { studyInstanceUids: [w3.studyUid] }, throttle: { maxInstancesPerSecond: 2 },
     });
     const id = String(created.json.id);
-    const count = async () => (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
-    for (let i = 0; i < 2400 && (await count()) < 1; i++) await sleep(25);
-    expect((await api(a, 'POST', `/api/migrations/${id}/pause`)).json.state).toBe('PAUSED');
-    let row: { state: string } = { state: '' };
-    for (let i = 0; i < 600; i++) {
-      row = (await a.db.query(`SELECT state FROM migration_study WHERE migration_fk = $1`, [id])).rows[0];
-      if (row.state === 'pending') break;
-      await sleep(50);
-    }
-    expect(row.state).toBe('pending');
-    expect(await count()).toBeLessThan(instancesOf(w3));
+    await pauseAfterFirstInstance(a, id);
+    expect(await instanceCount(a)).toBeLessThan(instancesOf(w3));
     await api(a, 'PATCH', `/api/migrations/${id}`, { throttle: { maxInstancesPerSecond: null } });
     expect((await api(a, 'POST', `/api/migrations/${id}/resume`)).status).toBe(200);
     const job = await waitState(a, id, ['COMPLETED', 'FAILED']);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Archive, datasetBytes, freePort, type GeneratedFile, generateStudies, run, sha256, sleep, type StudySpec } from './support/archive.js';
-import { api, archivedDatasets, type Json, legacyStudy, waitState } from './support/migration.js';
+import { api, archivedDatasets, instanceCount, type Json, legacyStudy, pauseAfterFirstInstance, waitState } from './support/migration.js';
 import { Orthanc } from './support/orthanc.js';
 
 const study = legacyStudy;
@@ -388,17 +388,8 @@ describe('migration from a legacy archive (Orthanc)', () => {
       name: 'slow', source: source('move'), order: 'list', scope: { studyInstanceUids: [m3.studyUid] }, throttle: { maxInstancesPerSecond: 2 },
     });
     const id = String(created.json.id);
-    const count = async () => (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
-    for (let i = 0; i < 2400 && (await count()) < 1; i++) await sleep(25);
-    expect((await api(a, 'POST', `/api/migrations/${id}/pause`)).json.state).toBe('PAUSED');
-    let row: { state: string } = { state: '' };
-    for (let i = 0; i < 600; i++) {
-      row = (await a.db.query(`SELECT state FROM migration_study WHERE migration_fk = $1`, [id])).rows[0];
-      if (row.state === 'pending') break;
-      await sleep(50);
-    }
-    expect(row.state).toBe('pending');
-    const stoppedAt = await count();
+    await pauseAfterFirstInstance(a, id);
+    const stoppedAt = await instanceCount(a);
     expect(stoppedAt).toBeLessThan(5);
     await api(a, 'PATCH', `/api/migrations/${id}`, { throttle: { maxInstancesPerSecond: null } });
     expect((await api(a, 'POST', `/api/migrations/${id}/resume`)).status).toBe(200);

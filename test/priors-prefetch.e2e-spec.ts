@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, metaValue, run, sha256, type StudySpec, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, run, sha256, type StudySpec, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { wadoStudyDigests } from './support/retrieve.js';
 import { api, jobExists, moveStudy, until } from './support/tiering.js';
 
 interface LocationsView {
@@ -83,23 +84,6 @@ async function restoresOf(a: Archive): Promise<Array<{ study_iuid: string; reque
   return (await a.db.query(`SELECT study_iuid, requested_by, state FROM study_restore ORDER BY id`)).rows;
 }
 
-const WADO_ACCEPT = { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' };
-
-async function wado(a: Archive, study: string): Promise<{ status: number; digests: Map<string, string> }> {
-  const r = await fetch(`${a.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
-  const body = Buffer.from(await r.arrayBuffer());
-  const digests = new Map<string, string>();
-  if (r.status === 200) {
-    const boundary = /boundary="?([^";]+)"?/.exec(r.headers.get('content-type') ?? '')![1]!;
-    for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-      const raw = Buffer.from(p, 'latin1');
-      const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-      digests.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-    }
-  }
-  return { status: r.status, digests };
-}
-
 function expectedOf(study: string): Map<string, string> {
   return new Map(instancesOf.get(study)!.map((s) => [s, sent.get(s)!]));
 }
@@ -159,11 +143,11 @@ describe('priors prefetch on (2 most recent priors, same modality)', () => {
     }
 
     // The prefetched prior is served at once, byte for byte; one not prefetched is not (VNA_RESTORE_WAIT_S=0).
-    const served = await wado(archive, ct2023!);
+    const served = await wadoStudyDigests(archive, ct2023!);
     expect(served.status).toBe(200);
     expect(served.digests).toEqual(expectedOf(ct2023!));
-    expect((await wado(archive, ct2021!)).digests).toEqual(expectedOf(ct2021!));
-    expect((await wado(archive, mr2022!)).status).toBe(503);
+    expect((await wadoStudyDigests(archive, ct2021!)).digests).toEqual(expectedOf(ct2021!));
+    expect((await wadoStudyDigests(archive, mr2022!)).status).toBe(503);
 
     // Audited once, with the rule and what it chose.
     const audit = (await api<{ total: number; items: Array<{ detail: Record<string, unknown> }> }>(

@@ -8,7 +8,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +17,6 @@ import {
   freePort,
   generateStudies,
   type GeneratedFile,
-  metaValue,
   run,
   sha256,
   sleep,
@@ -26,6 +24,8 @@ import {
   tiersEnv,
   uid,
 } from './support/archive.js';
+import { canConnect, folderDigests, retrieveOutcome, wadoStudyDigests } from './support/retrieve.js';
+import { api, moveStudy, until } from './support/tiering.js';
 
 const started: Archive[] = [];
 /** SOP Instance UID -> SHA-256 of the data set sent. */
@@ -63,26 +63,6 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-async function api<T>(a: Archive, p: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: T }> {
-  const r = await fetch(`${a.http}${p}`, {
-    method: init?.method ?? 'GET',
-    headers: init?.body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: init?.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-async function until<T>(what: string, a: Archive, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`${what}: not in time\n${a.logTail()}`);
-}
-
 async function storeStudy(a: Archive, patientId: string, instances: number): Promise<{ study: string; files: GeneratedFile[] }> {
   const work = mkdtempSync(path.join(tmpdir(), 'vna-restore-'));
   const study = uid();
@@ -103,76 +83,12 @@ async function storeStudy(a: Archive, patientId: string, instances: number): Pro
 }
 
 async function moveToCold(a: Archive, study: string, count: number): Promise<void> {
-  const r = await api<{ moveId: string }>(a, `/api/studies/${study}/move`, { method: 'POST', body: { targetTier: 'cold' } });
-  expect(r.status, JSON.stringify(r.body)).toBe(202);
-  await until(`move of ${study} to cold`, a, async () => {
-    const m = (await api<{ state: string }>(a, `/api/storage/moves/${r.body.moveId}`)).body;
-    return m.state === 'COMPLETED' ? m : undefined;
-  });
+  await moveStudy(a, study, 'cold');
   expect((await api<LocationsView>(a, `/api/studies/${study}/locations`)).body.tiers).toEqual({ cold: count });
 }
 
 function expected(files: GeneratedFile[]): Map<string, string> {
   return new Map(files.map((f) => [f.sopInstanceUid, sent.get(f.sopInstanceUid)!]));
-}
-
-const WADO_ACCEPT = { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' };
-
-function partsOf(body: Buffer, contentType: string): Map<string, string> {
-  const boundary = /boundary="?([^";]+)"?/.exec(contentType)![1]!;
-  const out = new Map<string, string>();
-  for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-    const raw = Buffer.from(p, 'latin1');
-    const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-    out.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-  }
-  return out;
-}
-
-/** WADO-RS of a whole study: status and, for 200, SOP UID -> data set digest of each part. */
-async function wado(a: Archive, study: string): Promise<{ status: number; retryAfter: string | null; text: string; digests: Map<string, string> }> {
-  const r = await fetch(`${a.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
-  const body = Buffer.from(await r.arrayBuffer());
-  return {
-    status: r.status,
-    retryAfter: r.headers.get('retry-after'),
-    text: r.status === 200 ? '' : body.toString('utf8'),
-    digests: r.status === 200 ? partsOf(body, r.headers.get('content-type') ?? '') : new Map(),
-  };
-}
-
-/** Parse `movescu -d` / `getscu -d` output: the final response's status and counts, and how many pending responses came. */
-function outcome(r: { code: number; stdout: string; stderr: string }, kind: 'MOVE' | 'GET') {
-  const out = r.stderr + r.stdout;
-  const blocks = out.split(`Message Type                  : C-${kind} RSP`).slice(1);
-  const last = blocks.at(-1) ?? '';
-  const num = (label: string) => {
-    const m = new RegExp(`${label} Suboperations\\s*: (\\d+|none)`).exec(last);
-    return m && m[1] !== 'none' ? Number(m[1]) : 0;
-  };
-  const st = /DIMSE Status\s*: 0x([0-9a-fA-F]{4})/.exec(last);
-  return {
-    status: st ? parseInt(st[1]!, 16) : null,
-    completed: num('Completed'),
-    failed: num('Failed'),
-    pending: blocks.filter((b) => /DIMSE Status\s*: 0xff00/i.test(b)).length,
-    /** Pending responses sent before any sub-operation finished (while the restore ran). */
-    pendingBeforeFirst: blocks.filter((b) => /DIMSE Status\s*: 0xff00/i.test(b) && /Remaining Suboperations\s*: (\d+)/.exec(b) && num2(b, 'Completed') === 0 && num2(b, 'Failed') === 0).length,
-    out,
-  };
-}
-function num2(block: string, label: string): number {
-  const m = new RegExp(`${label} Suboperations\\s*: (\\d+|none)`).exec(block);
-  return m && m[1] !== 'none' ? Number(m[1]) : 0;
-}
-
-function filesIn(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const f of readdirSync(dir)) {
-    const b = readFileSync(path.join(dir, f));
-    out.set(metaValue(b, 0x0003)!, sha256(datasetBytes(b)));
-  }
-  return out;
 }
 
 /** Every file under the hot tier's restore area. */
@@ -194,17 +110,6 @@ async function restoredRows(a: Archive, study?: string): Promise<Array<{ status:
   return r.rows;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 describe('restores from an offline tier', () => {
   let archive: Archive;
 
@@ -223,7 +128,7 @@ describe('restores from an offline tier', () => {
     await moveToCold(archive, study, 4);
     const coldKeys = (await api<LocationsView>(archive, `/api/studies/${study}/locations`)).body.instances.map((i) => i.locations[0]!.key).sort();
 
-    const r = await wado(archive, study);
+    const r = await wadoStudyDigests(archive, study);
     expect(r.status, r.text).toBe(200);
     expect(r.digests).toEqual(expected(files));
 
@@ -256,7 +161,7 @@ describe('restores from an offline tier', () => {
     expect(journal.rows).toEqual([{ state: 'COMPLETED', requested_by: 'retrieval', instances_total: 4, instances_restored: 4 }]);
 
     // Served from the restored copies from now on, with no new restore.
-    expect((await wado(archive, study)).digests).toEqual(expected(files));
+    expect((await wadoStudyDigests(archive, study)).digests).toEqual(expected(files));
     expect((await archive.db.query(`SELECT count(*)::int AS n FROM study_restore WHERE study_iuid = $1`, [study])).rows[0].n).toBe(1);
   });
 
@@ -264,7 +169,7 @@ describe('restores from an offline tier', () => {
     const { study, files } = await storeStudy(archive, 'RST-9', 2);
     await archive.waitIndexed(6);
     await moveToCold(archive, study, 2);
-    expect((await wado(archive, study)).digests).toEqual(expected(files));
+    expect((await wadoStudyDigests(archive, study)).digests).toEqual(expected(files));
     const target = files[0]!;
     const series = (await archive.db.query(`SELECT series_iuid FROM instance WHERE sop_iuid = $1`, [target.sopInstanceUid])).rows[0].series_iuid as string;
     const work = mkdtempSync(path.join(tmpdir(), 'vna-restore-resend-'));
@@ -280,7 +185,7 @@ describe('restores from an offline tier', () => {
     expect(storeResponses(r.stderr).ok, r.stderr).toBe(1);
     rmSync(work, { recursive: true, force: true });
     await archive.waitIndexed(6);
-    const got = (await wado(archive, study)).digests;
+    const got = (await wadoStudyDigests(archive, study)).digests;
     expect(got.get(target.sopInstanceUid)).toBe(newDigest);
     expect(got.get(files[1]!.sopInstanceUid)).toBe(sent.get(files[1]!.sopInstanceUid));
     const view = (await api<LocationsView>(archive, `/api/studies/${study}/locations`)).body;
@@ -331,7 +236,7 @@ describe('restores from an offline tier', () => {
     expect((await api(archive, `/api/studies/${uid()}/restore`, { method: 'POST' })).status).toBe(404);
     expect((await api(archive, `/api/studies/not-a-uid/restore`, { method: 'POST' })).status).toBe(400);
     expect((await api(archive, `/api/storage/restores/999999999`)).status).toBe(404);
-    expect((await wado(archive, study)).digests).toEqual(expected(files));
+    expect((await wadoStudyDigests(archive, study)).digests).toEqual(expected(files));
   });
 
   it('C-GET of a cold study sends pending responses while it is restored, then every object byte for byte', async () => {
@@ -340,13 +245,13 @@ describe('restores from an offline tier', () => {
     await moveToCold(archive, study, 10);
     const dir = mkdtempSync(path.join(tmpdir(), 'vna-restore-get-'));
     const g = await run('getscu', ['-d', '-S', '+B', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs('GETSCU')]);
-    const o = outcome(g, 'GET');
+    const o = retrieveOutcome(g, 'GET');
     expect(o.status, o.out.slice(-3000)).toBe(0);
     expect(o.completed).toBe(10);
     expect(o.failed).toBe(0);
     // A pending response came before any sub-operation (while the restore ran).
     expect(o.pendingBeforeFirst).toBeGreaterThanOrEqual(1);
-    expect(filesIn(dir)).toEqual(expected(files));
+    expect(folderDigests(dir)).toEqual(expected(files));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -363,11 +268,11 @@ describe('restores from an offline tier', () => {
       const reg = await api(archive, '/api/aes', { method: 'POST', body: { aeTitle: 'RSTDEST', host: '127.0.0.1', port } });
       expect(reg.status).toBe(201);
       const m = await run('movescu', ['-d', '-S', '-aem', 'RSTDEST', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs('MOVESCU')]);
-      const o = outcome(m, 'MOVE');
+      const o = retrieveOutcome(m, 'MOVE');
       expect(o.status, o.out.slice(-3000)).toBe(0);
       expect(o.completed).toBe(6);
       expect(o.failed).toBe(0);
-      expect(filesIn(dir)).toEqual(expected(files));
+      expect(folderDigests(dir)).toEqual(expected(files));
     } finally {
       scp.kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
@@ -407,7 +312,7 @@ describe('restores from an offline tier', () => {
     // Every file in the restore area is named by a location row (nothing half-written left over).
     const named = (await restoredRows(archive)).map((x) => x.object_key).sort();
     expect(restoreAreaFiles(archive)).toEqual(named);
-    expect((await wado(archive, study)).digests).toEqual(expected(files));
+    expect((await wadoStudyDigests(archive, study)).digests).toEqual(expected(files));
   });
 });
 
@@ -427,12 +332,12 @@ describe('restores without waiting, and their expiry', () => {
     await archive.waitIndexed(6);
     await moveToCold(archive, study, 6);
 
-    const first = await wado(archive, study);
+    const first = await wadoStudyDigests(archive, study);
     expect(first.status).toBe(503);
     expect(Number(first.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(first.text).toContain('offline tier');
     const served = await until('WADO-RS after the restore', archive, async () => {
-      const r = await wado(archive, study);
+      const r = await wadoStudyDigests(archive, study);
       if (r.status === 503) {
         expect(r.retryAfter).not.toBeNull();
         return undefined;
@@ -460,9 +365,9 @@ describe('restores without waiting, and their expiry', () => {
     for (const inst of view.instances) expect(inst.locations.map((l) => [l.tier, l.status])).toEqual([['cold', 'OK']]);
 
     // Readable again through another restore.
-    expect((await wado(archive, study)).status).toBe(503);
+    expect((await wadoStudyDigests(archive, study)).status).toBe(503);
     const again = await until('WADO-RS after the second restore', archive, async () => {
-      const r = await wado(archive, study);
+      const r = await wadoStudyDigests(archive, study);
       return r.status === 200 ? r : undefined;
     });
     expect(again.digests).toEqual(expected(files));
@@ -482,13 +387,13 @@ describe('restores without waiting, and their expiry', () => {
     await moveToCold(archive, study, 6);
     const dir = mkdtempSync(path.join(tmpdir(), 'vna-restore-get0-'));
     const g = await run('getscu', ['-d', '-S', '+B', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...archive.dcmArgs('GETSCU')]);
-    const o = outcome(g, 'GET');
+    const o = retrieveOutcome(g, 'GET');
     expect(o.completed + o.failed).toBe(6);
     expect(o.failed).toBeGreaterThanOrEqual(1);
     expect(o.status).not.toBe(0);
     expect(o.out).toContain('restore from offline tier in progress');
     // What was sent (if any instance was restored meanwhile) is byte for byte what was stored.
-    for (const [sop, digest] of filesIn(dir)) expect(digest).toBe(sent.get(sop));
+    for (const [sop, digest] of folderDigests(dir)) expect(digest).toBe(sent.get(sop));
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -6,7 +6,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +25,7 @@ import {
   generatedStudyUid,
   metaValue,
 } from './support/archive.js';
+import { canConnect, retrieveOutcome } from './support/retrieve.js';
 
 const PYDICOM_FILES = PYDICOM_TEST_FILES;
 
@@ -69,51 +69,6 @@ class StoreScp {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** A group 0002 string value of a Part 10 file (0x0003 = Media Storage SOP Instance UID, 0x0010 = TS). */
-
-interface RetrieveOutcome {
-  code: number;
-  /** Final DIMSE status of the C-MOVE/C-GET. */
-  status: number | null;
-  completed: number;
-  failed: number;
-  warning: number;
-  pending: number;
-  out: string;
-}
-
-/** Parse `movescu -d` / `getscu -d`: the last C-MOVE/C-GET RSP block is the final response. */
-function outcome(r: { code: number; stdout: string; stderr: string }, kind: 'MOVE' | 'GET'): RetrieveOutcome {
-  const out = r.stderr + r.stdout;
-  const blocks = out.split(`Message Type                  : C-${kind} RSP`).slice(1);
-  const last = blocks.at(-1) ?? '';
-  const num = (label: string) => {
-    const m = new RegExp(`${label} Suboperations\\s*: (\\d+|none)`).exec(last);
-    return m && m[1] !== 'none' ? Number(m[1]) : 0;
-  };
-  const st = /DIMSE Status\s*: 0x([0-9a-fA-F]{4})/.exec(last);
-  return {
-    code: r.code,
-    status: st ? parseInt(st[1]!, 16) : null,
-    completed: num('Completed'),
-    failed: num('Failed'),
-    warning: num('Warning'),
-    pending: blocks.filter((b) => /DIMSE Status\s*: 0xff00/i.test(b)).length,
-    out,
-  };
-}
-
 let archive: Archive;
 let work: string;
 let dest1: StoreScp;
@@ -127,7 +82,7 @@ const keys = (k: Record<string, string>) => Object.entries(k).flatMap(([n, v]) =
 
 async function move(dest: string, k: Record<string, string>, model: '-S' | '-P' = '-S', callingAe = 'MOVESCU') {
   const r = await run('movescu', ['-d', model, '-aem', dest, ...keys(k), ...archive.dcmArgs(callingAe)]);
-  return outcome(r, 'MOVE');
+  return retrieveOutcome(r, 'MOVE');
 }
 
 async function get(dir: string, k: Record<string, string>, model: '-S' | '-P' = '-S', extra: string[] = []) {
@@ -139,7 +94,7 @@ async function get(dir: string, k: Record<string, string>, model: '-S' | '-P' = 
     const b = readFileSync(path.join(dir, f));
     files.set(metaValue(b, 0x0003) ?? f, b);
   }
-  return { ...outcome(r, 'GET'), files };
+  return { ...retrieveOutcome(r, 'GET'), files };
 }
 
 /** Every received data set equals the one sent for that SOP Instance UID. */
@@ -559,7 +514,7 @@ describe('VNA_REQUIRE_KNOWN_AES=true', () => {
     const study = generatedStudyUid(file!.path);
     const find = await run('findscu', ['-v', '-S', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...strict.dcmArgs('VIEWONLY')]);
     expect(find.stderr + find.stdout).toMatch(/Received Final Find Response \(Success\)/);
-    const mv = outcome(
+    const mv = retrieveOutcome(
       await run('movescu', ['-d', '-S', '-aem', 'KNOWNSCU', '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...strict.dcmArgs('VIEWONLY')]),
       'MOVE',
     );

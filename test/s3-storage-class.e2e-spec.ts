@@ -15,7 +15,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, metaValue, run, sha256, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, run, sha256, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { multipartDigests, WADO_ACCEPT } from './support/retrieve.js';
 import { type S3rverHandle, startS3rver } from './support/s3rver.js';
 import { api, moveStudy, until } from './support/tiering.js';
 
@@ -50,8 +51,6 @@ async function listAll(prefix: string): Promise<string[]> {
   return names;
 }
 
-const WADO_ACCEPT = { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' };
-
 /** VNA_TIERS: hot (fs), ia (STANDARD_IA), glacier (GLACIER), late (offline; its class as given). */
 function tiersWith(lateClass?: string): string {
   const s3tier = { kind: 's3', endpoint: `http://${s3.endPoint}:${s3.port}`, bucket: s3.bucket, accessKey: s3.accessKey, secretKey: s3.secretKey };
@@ -61,17 +60,6 @@ function tiersWith(lateClass?: string): string {
     { id: 'glacier', ...s3tier, prefix: 'glacier/', storageClass: 'GLACIER', restoreRetrieval: 'Bulk', restorePollS: 5 },
     { id: 'late', ...s3tier, prefix: 'late/', availability: 'offline', ...(lateClass ? { storageClass: lateClass } : {}) },
   ]).VNA_TIERS!;
-}
-
-function partsOf(body: Buffer, contentType: string): Map<string, string> {
-  const boundary = /boundary="?([^";]+)"?/.exec(contentType)![1]!;
-  const got = new Map<string, string>();
-  for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-    const raw = Buffer.from(p, 'latin1');
-    const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-    got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-  }
-  return got;
 }
 
 describe('S3 storage classes per tier', () => {
@@ -117,7 +105,7 @@ describe('S3 storage classes per tier', () => {
     expect(await listAll('ia/.tmp/')).toEqual([]);
     const r = await fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
     expect(r.status).toBe(200);
-    expect(partsOf(Buffer.from(await r.arrayBuffer()), r.headers.get('content-type') ?? '')).toEqual(new Map(sops.map((s) => [s, sent.get(s)!])));
+    expect(multipartDigests(Buffer.from(await r.arrayBuffer()), r.headers.get('content-type') ?? '')).toEqual(new Map(sops.map((s) => [s, sent.get(s)!])));
   });
 
   it('objects committed to the tier before it became GLACIER are restored without a RestoreObject request (HEAD shows them readable)', async () => {
@@ -142,7 +130,7 @@ describe('S3 storage classes per tier', () => {
     expect(done.archive).toMatchObject({ polls: 1, waiting: 0, nextPollAt: null });
     const r = await fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: WADO_ACCEPT });
     expect(r.status).toBe(200);
-    expect(partsOf(Buffer.from(await r.arrayBuffer()), r.headers.get('content-type') ?? '')).toEqual(new Map(sops.map((x) => [x, sent.get(x)!])));
+    expect(multipartDigests(Buffer.from(await r.arrayBuffer()), r.headers.get('content-type') ?? '')).toEqual(new Map(sops.map((x) => [x, sent.get(x)!])));
   });
 
   it('a study moved to the GLACIER tier is stored archived; its restore sends RestoreObject, which s3rver refuses: FAILED, WADO 503', async () => {

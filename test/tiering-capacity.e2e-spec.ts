@@ -16,6 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, tiersEnv, uid } from './support/archive.js';
 import { cgetStudyDigests, wadoStudyDigests } from './support/retrieve.js';
+import { api as archiveApi, type ApiInit, until as archiveUntil } from './support/tiering.js';
 
 const CAPACITY = 1_000_000;
 let archive: Archive;
@@ -76,26 +77,9 @@ function env(warm: Record<string, unknown> = {}, hot: Record<string, unknown> = 
   };
 }
 
-async function api<T>(p: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: T }> {
-  const r = await fetch(`${archive.http}${p}`, {
-    method: init?.method ?? 'GET',
-    headers: init?.body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: init?.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
+const api = <T>(p: string, init?: ApiInit) => archiveApi<T>(archive, p, init);
 /** Polls `probe` until it returns a value other than undefined (no fixed sleeps in assertions). */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}\n${archive.logTail()}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => archiveUntil(what, archive, probe, 120_000);
 
 async function tiersOf(study: string): Promise<Record<string, number>> {
   return (await api<{ tiers: Record<string, number> }>(`/api/studies/${study}/locations`)).body.tiers;

@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, metaValue, run, sha256, sleep, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { wadoStudyDigests } from './support/retrieve.js';
 
 const started: Archive[] = [];
 afterAll(async () => {
@@ -123,17 +124,9 @@ describe('tiering as its own process', () => {
     expect(items.rows.filter((x) => !['DONE', 'REVOKED'].includes(x.state))).toEqual([]);
 
     // Served from cold by the archive process, bytes unchanged.
-    const wado = await fetch(`${archive.http}/dicom-web/studies/${study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
+    const wado = await wadoStudyDigests(archive, study);
     expect(wado.status).toBe(200);
-    const body = Buffer.from(await wado.arrayBuffer());
-    const boundary = /boundary="?([^";]+)"?/.exec(wado.headers.get('content-type') ?? '')![1]!;
-    const got = new Map<string, string>();
-    for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-      const raw = Buffer.from(p, 'latin1');
-      const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-      got.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-    }
-    expect(got).toEqual(digests);
+    expect(wado.digests).toEqual(digests);
   });
 
   it('an instance re-sent with other bytes during a move keeps its new version where it landed; the stale copy is deleted', async () => {

@@ -16,7 +16,6 @@ import {
   freePort,
   generateStudies,
   type GeneratedFile,
-  metaValue,
   run,
   sha256,
   sleep,
@@ -24,7 +23,9 @@ import {
   tiersEnv,
   uid,
 } from './support/archive.js';
+import { cgetStudyDigests, wadoStudyDigests } from './support/retrieve.js';
 import { startS3rver, type S3rverHandle } from './support/s3rver.js';
+import { api } from './support/tiering.js';
 
 let s3: S3rverHandle;
 let client: Client;
@@ -68,16 +69,6 @@ function env(extra: Record<string, string> = {}): Record<string, string> {
     VNA_TIERING_CONCURRENCY: '2',
     ...extra,
   };
-}
-
-async function api<T>(a: Archive, p: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: T }> {
-  const r = await fetch(`${a.http}${p}`, {
-    method: init?.method ?? 'GET',
-    headers: init?.body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: init?.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
 async function waitMove(a: Archive, id: string, timeoutMs = 120_000): Promise<MoveView> {
@@ -155,31 +146,16 @@ async function storeStudy(a: Archive, patientId: string, instances: number, rows
 
 /** WADO-RS of the whole study: SOP UID -> data set digest of each part. */
 async function wadoDigests(a: Archive, study: string): Promise<Map<string, string>> {
-  const r = await fetch(`${a.http}/dicom-web/studies/${study}`, { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } });
+  const r = await wadoStudyDigests(a, study);
   expect(r.status).toBe(200);
-  const body = Buffer.from(await r.arrayBuffer());
-  const boundary = /boundary="?([^";]+)"?/.exec(r.headers.get('content-type') ?? '')![1]!;
-  const out = new Map<string, string>();
-  for (const p of body.toString('latin1').split(`--${boundary}`).slice(1, -1)) {
-    const raw = Buffer.from(p, 'latin1');
-    const part = raw.subarray(raw.indexOf('\r\n\r\n') + 4, raw.length - 2);
-    out.set(metaValue(part, 0x0003)!, sha256(datasetBytes(part)));
-  }
-  return out;
+  return r.digests;
 }
 
 /** C-GET of the whole study with getscu: SOP UID -> data set digest of each file received. */
 async function cgetDigests(a: Archive, study: string): Promise<Map<string, string>> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'vna-tier-get-'));
-  const g = await run('getscu', ['-S', '-od', dir, '-k', 'QueryRetrieveLevel=STUDY', '-k', `StudyInstanceUID=${study}`, ...a.dcmArgs('GETSCU')]);
+  const g = await cgetStudyDigests(a, study);
   expect(g.code, g.stderr).toBe(0);
-  const out = new Map<string, string>();
-  for (const f of readdirSync(dir)) {
-    const b = readFileSync(path.join(dir, f));
-    out.set(metaValue(b, 0x0003)!, sha256(datasetBytes(b)));
-  }
-  rmSync(dir, { recursive: true, force: true });
-  return out;
+  return g.digests;
 }
 
 function expected(files: GeneratedFile[]): Map<string, string> {

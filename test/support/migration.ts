@@ -39,6 +39,27 @@ export async function waitState(a: Archive, id: string, states: string[], timeou
   throw new Error(`migration ${id} not in ${states.join('/')} after ${timeoutMs} ms: ${JSON.stringify(last)}\n${a.logTail()}`);
 }
 
+/** How many instances the archive holds. */
+export async function instanceCount(a: Archive): Promise<number> {
+  return (await a.db.query(`SELECT count(*)::int AS n FROM instance`)).rows[0].n as number;
+}
+
+/**
+ * For a job of one study: waits until its first instance is in the archive, pauses the job (the
+ * answer says PAUSED) and waits until its ledger row is back to `pending`.
+ */
+export async function pauseAfterFirstInstance(a: Archive, id: string): Promise<void> {
+  for (let i = 0; i < 2400 && (await instanceCount(a)) < 1; i++) await sleep(25);
+  expect((await api(a, 'POST', `/api/migrations/${id}/pause`)).json.state).toBe('PAUSED');
+  let row: { state: string } = { state: '' };
+  for (let i = 0; i < 600; i++) {
+    row = (await a.db.query(`SELECT state FROM migration_study WHERE migration_fk = $1`, [id])).rows[0];
+    if (row.state === 'pending') break;
+    await sleep(50);
+  }
+  expect(row.state).toBe('pending');
+}
+
 /** SHA-256 of every OK location in the archive, by SOP Instance UID (duplicates fail): of the data set, or (`whole`) of the whole file. */
 export async function archivedDatasets(a: Archive, whole = false): Promise<Map<string, string>> {
   const r = await a.db.query(
@@ -53,10 +74,10 @@ export async function archivedDatasets(a: Archive, whole = false): Promise<Map<s
   return out;
 }
 
-/** A generated legacy study: one series per [modality, instances]. */
-export const legacyStudy = (patientId: string, date: string, series: Array<[string, number]>): StudySpec => ({
+/** A generated legacy study: one series per [modality, instances]; the patient is named `<family>^<patientId>`. */
+export const legacyStudy = (patientId: string, date: string, series: Array<[string, number]>, family = 'Legacy'): StudySpec => ({
   patientId,
-  patientName: `Legacy^${patientId}`,
+  patientName: `${family}^${patientId}`,
   studyUid: uid(),
   studyDate: date,
   accession: `ACC${patientId}`,

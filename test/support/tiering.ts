@@ -4,12 +4,19 @@
  */
 import { type Archive, run, sleep } from './archive.js';
 
-export async function api<T>(a: Archive, p: string, init?: { method?: string; body?: unknown }): Promise<{ status: number; body: T }> {
-  const r = await fetch(`${a.http}${p}`, {
-    method: init?.method ?? 'GET',
-    headers: init?.body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: init?.body === undefined ? undefined : JSON.stringify(init.body),
-  });
+/** A JSON API request: method (GET), JSON body, and who makes the change (`X-User`). */
+export interface ApiInit {
+  method?: string;
+  body?: unknown;
+  user?: string;
+}
+
+/** A JSON API call: status and the parsed body (undefined when empty). */
+export async function api<T>(a: Archive, p: string, init?: ApiInit): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = {};
+  if (init?.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (init?.user) headers['X-User'] = init.user;
+  const r = await fetch(`${a.http}${p}`, { method: init?.method ?? 'GET', headers, body: init?.body === undefined ? undefined : JSON.stringify(init.body) });
   const text = await r.text();
   return { status: r.status, body: (text ? JSON.parse(text) : undefined) as T };
 }

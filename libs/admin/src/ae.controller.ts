@@ -10,11 +10,15 @@ import {
   NotFoundException,
   Param,
   Post,
+  UseFilters,
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
 import { CreateAeDto } from './ae.dto.js';
 import { AeRegistryService } from './ae-registry.service.js';
+import { domainErrorFilter } from './domain-error.filter.js';
+
+const AeRegistryErrorFilter = domainErrorFilter(AeRegistryError, { [AeErrorCode.Duplicate]: ConflictException });
 
 /**
  * Known AEs: `POST/GET/DELETE /api/aes`, `GET/DELETE /api/aes/:aet`. A title is matched after
@@ -22,17 +26,13 @@ import { AeRegistryService } from './ae-registry.service.js';
  */
 @Controller('api/aes')
 @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+@UseFilters(AeRegistryErrorFilter)
 export class AeController {
   constructor(private readonly registry: AeRegistryService) {}
 
   @Post()
-  async create(@Body() dto: CreateAeDto): Promise<KnownAe> {
-    try {
-      return await this.registry.create(dto);
-    } catch (e) {
-      if (e instanceof AeRegistryError && e.code === AeErrorCode.Duplicate) throw new ConflictException(e.message);
-      throw e;
-    }
+  create(@Body() dto: CreateAeDto): Promise<KnownAe> {
+    return this.registry.create(dto);
   }
 
   @Get()

@@ -3,3 +3,4 @@ export * from './ae-registry.service.js';
 export * from './ae.dto.js';
 export * from './validators.js';
 export * from './json-body.middleware.js';
+export * from './domain-error.filter.js';

@@ -1,3 +1,4 @@
+import { PeriodicTask } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { IndexerService } from './indexer.service.js';
 
@@ -7,30 +8,24 @@ export const RECONCILE_INTERVAL_MS = Symbol('RECONCILE_INTERVAL_MS');
 @Injectable()
 export class ReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ReconcilerService.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly indexer: IndexerService,
-    @Inject(RECONCILE_INTERVAL_MS) private readonly intervalMs: number,
-  ) {}
+    @Inject(RECONCILE_INTERVAL_MS) intervalMs: number,
+  ) {
+    this.task = new PeriodicTask({
+      everyMs: intervalMs,
+      run: () => this.indexer.reconcile(),
+      onError: (e) => this.logger.warn(`reconcile failed (will retry): ${e.message}`),
+    });
+  }
 
   onApplicationBootstrap() {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.intervalMs);
-    this.timer.unref();
+    this.task.start();
   }
 
-  async onApplicationShutdown() {
-    clearInterval(this.timer);
-    await this.running;
-  }
-
-  private tick() {
-    if (this.running) return;
-    this.running = this.indexer
-      .reconcile()
-      .catch((e) => this.logger.warn(`reconcile failed (will retry): ${(e as Error).message}`))
-      .finally(() => (this.running = undefined));
+  onApplicationShutdown() {
+    return this.task.stop();
   }
 }

@@ -1,3 +1,4 @@
+import { PeriodicTask } from '#vna/jobs';
 import type { StorageBackend } from '#vna/storage';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HOT_STORAGE } from './tokens.js';
@@ -13,18 +14,23 @@ const EVERY_MS = 60 * 60 * 1000;
 @Injectable()
 export class TempSweeperService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(TempSweeperService.name);
-  private timer?: NodeJS.Timeout;
+  private readonly task: PeriodicTask;
 
-  constructor(@Inject(HOT_STORAGE) private readonly hot: StorageBackend) {}
+  constructor(@Inject(HOT_STORAGE) private readonly hot: StorageBackend) {
+    this.task = new PeriodicTask({
+      everyMs: EVERY_MS,
+      run: () => this.sweep(),
+      // sweep() reports its own failures.
+      onError: () => undefined,
+    });
+  }
 
   onApplicationBootstrap() {
-    void this.sweep();
-    this.timer = setInterval(() => void this.sweep(), EVERY_MS);
-    this.timer.unref();
+    this.task.start();
   }
 
   onApplicationShutdown() {
-    clearInterval(this.timer);
+    return this.task.stop();
   }
 
   async sweep(): Promise<number> {

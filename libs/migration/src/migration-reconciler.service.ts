@@ -1,6 +1,6 @@
 import { MigrationState } from '#vna/catalog';
 import { type VnaConfig, VNA_CONFIG } from '#vna/config';
-import { JobName, JobQueueService } from '#vna/jobs';
+import { JobName, JobQueueService, PeriodicTask } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { MigrationRepository } from './migration.repository.js';
 import { MigrationRunnerService } from './migration-runner.service.js';
@@ -13,25 +13,27 @@ import { MigrationRunnerService } from './migration-runner.service.js';
 @Injectable()
 export class MigrationReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('MigrationReconciler');
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly repo: MigrationRepository,
     private readonly jobs: JobQueueService,
     private readonly runner: MigrationRunnerService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
-  ) {}
-
-  onApplicationBootstrap() {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
-    this.timer.unref();
+  ) {
+    this.task = new PeriodicTask({
+      everyMs: this.config.reconcileIntervalMs,
+      run: () => this.reconcile(),
+      onError: (e) => this.logger.warn(`migration reconcile failed (will retry): ${e.message}`),
+    });
   }
 
-  async onApplicationShutdown() {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationBootstrap() {
+    this.task.start();
+  }
+
+  onApplicationShutdown() {
+    return this.task.stop();
   }
 
   async reconcile(): Promise<void> {
@@ -43,12 +45,5 @@ export class MigrationReconcilerService implements OnApplicationBootstrap, OnApp
         await this.repo.completeIfDone(job.id);
       }
     }
-  }
-
-  private tick() {
-    if (this.running) return;
-    this.running = this.reconcile()
-      .catch((e) => this.logger.warn(`migration reconcile failed (will retry): ${(e as Error).message}`))
-      .finally(() => (this.running = undefined));
   }
 }

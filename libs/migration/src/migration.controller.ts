@@ -1,3 +1,4 @@
+import { domainErrorFilter } from '#vna/admin';
 import {
   BadRequestException,
   Body,
@@ -12,6 +13,7 @@ import {
   Post,
   Query,
   Res,
+  UseFilters,
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
@@ -19,35 +21,23 @@ import type { Response } from 'express';
 import { CreateMigrationDto, UpdateMigrationDto } from './migration.dto.js';
 import { MigrationError, MigrationErrorCode, type MigrationReport, MigrationService, type MigrationView } from './migration.service.js';
 
-function httpError(e: unknown): unknown {
-  if (!(e instanceof MigrationError)) return e;
-  switch (e.code) {
-    case MigrationErrorCode.NotFound:
-      return new NotFoundException(e.message);
-    case MigrationErrorCode.InvalidTransition:
-      return new ConflictException(e.message);
-    case MigrationErrorCode.Invalid:
-      return new BadRequestException(e.message);
-  }
-}
-
-async function mapped<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (e) {
-    throw httpError(e);
-  }
-}
+/** Migration errors -> HTTP. */
+export const MigrationErrorFilter = domainErrorFilter(MigrationError, {
+  [MigrationErrorCode.NotFound]: NotFoundException,
+  [MigrationErrorCode.InvalidTransition]: ConflictException,
+  [MigrationErrorCode.Invalid]: BadRequestException,
+});
 
 /** Migration jobs from legacy archives: `/api/migrations`. */
 @Controller('api/migrations')
 @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+@UseFilters(MigrationErrorFilter)
 export class MigrationController {
   constructor(private readonly migrations: MigrationService) {}
 
   @Post()
   create(@Body() dto: CreateMigrationDto): Promise<MigrationView> {
-    return mapped(this.migrations.create(dto));
+    return this.migrations.create(dto);
   }
 
   @Get()
@@ -57,30 +47,30 @@ export class MigrationController {
 
   @Get(':id')
   get(@Param('id') id: string): Promise<MigrationView> {
-    return mapped(this.migrations.get(id));
+    return this.migrations.get(id);
   }
 
   @Patch(':id')
   update(@Param('id') id: string, @Body() dto: UpdateMigrationDto): Promise<MigrationView> {
-    return mapped(this.migrations.setThrottle(id, dto.throttle));
+    return this.migrations.setThrottle(id, dto.throttle);
   }
 
   @Post(':id/pause')
   @HttpCode(HttpStatus.OK)
   pause(@Param('id') id: string): Promise<MigrationView> {
-    return mapped(this.migrations.pause(id));
+    return this.migrations.pause(id);
   }
 
   @Post(':id/resume')
   @HttpCode(HttpStatus.OK)
   resume(@Param('id') id: string): Promise<MigrationView> {
-    return mapped(this.migrations.resume(id));
+    return this.migrations.resume(id);
   }
 
   @Post(':id/cancel')
   @HttpCode(HttpStatus.OK)
   cancel(@Param('id') id: string): Promise<MigrationView> {
-    return mapped(this.migrations.cancel(id));
+    return this.migrations.cancel(id);
   }
 
   /** The per-study report: JSON, or `?format=csv`. */
@@ -88,11 +78,11 @@ export class MigrationController {
   async report(@Param('id') id: string, @Query('format') format: string | undefined, @Res({ passthrough: true }) res: Response): Promise<MigrationReport | string> {
     if (format !== undefined && format !== 'json' && format !== 'csv') throw new BadRequestException('format must be json or csv');
     if (format === 'csv') {
-      const csv = await mapped(this.migrations.reportCsv(id));
+      const csv = await this.migrations.reportCsv(id);
       res.setHeader('Content-Type', 'text/csv; charset=utf-8');
       res.setHeader('Content-Disposition', `attachment; filename="migration-${id}.csv"`);
       return csv;
     }
-    return mapped(this.migrations.report(id));
+    return this.migrations.report(id);
   }
 }

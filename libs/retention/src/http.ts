@@ -1,16 +1,6 @@
-import {
-  type ArgumentsHost,
-  BadRequestException,
-  Catch,
-  ConflictException,
-  createParamDecorator,
-  type ExceptionFilter,
-  type ExecutionContext,
-  HttpException,
-  NotFoundException,
-  ValidationPipe,
-} from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { domainErrorFilter } from '#vna/admin';
+import { BadRequestException, ConflictException, createParamDecorator, type ExecutionContext, NotFoundException, ValidationPipe } from '@nestjs/common';
+import type { Request } from 'express';
 
 export enum RetentionErrorCode {
   NotFound = 'NOT_FOUND',
@@ -29,18 +19,11 @@ export class RetentionError extends Error {
   }
 }
 
-@Catch(RetentionError)
-export class RetentionErrorFilter implements ExceptionFilter {
-  catch(e: RetentionError, host: ArgumentsHost) {
-    const http: HttpException =
-      e.code === RetentionErrorCode.NotFound
-        ? new NotFoundException(e.message)
-        : e.code === RetentionErrorCode.Conflict
-          ? new ConflictException(e.message)
-          : new BadRequestException(e.message);
-    host.switchToHttp().getResponse<Response>().status(http.getStatus()).json(http.getResponse());
-  }
-}
+export const RetentionErrorFilter = domainErrorFilter(RetentionError, {
+  [RetentionErrorCode.NotFound]: NotFoundException,
+  [RetentionErrorCode.Conflict]: ConflictException,
+  [RetentionErrorCode.Invalid]: BadRequestException,
+});
 
 /** The validation the admin API uses (same options as /api/aes). */
 export const retentionValidation = () => new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });

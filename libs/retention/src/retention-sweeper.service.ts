@@ -1,4 +1,5 @@
 import { type VnaConfig, VNA_CONFIG } from '#vna/config';
+import { PeriodicTask } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ExpiryService } from './expiry.service.js';
 import { PurgeService } from './purge.service.js';
@@ -12,34 +13,34 @@ import { PurgeService } from './purge.service.js';
 @Injectable()
 export class RetentionSweeperService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('RetentionSweeper');
-  private timer?: NodeJS.Timeout;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly expiry: ExpiryService,
     private readonly purges: PurgeService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
-  ) {}
+  ) {
+    this.task = new PeriodicTask({
+      everyMs: this.config.retention.intervalMs,
+      run: (startup) => this.sweep(startup),
+      onError: (e) => this.logger.warn(`retention sweep failed: ${e.message}`),
+    });
+  }
 
   onApplicationBootstrap() {
-    void this.sweep(true);
-    this.timer = setInterval(() => void this.sweep(false), this.config.retention.intervalMs);
-    this.timer.unref();
+    this.task.start();
   }
 
   onModuleDestroy() {
-    clearInterval(this.timer);
+    return this.task.stop();
   }
 
   private async sweep(startup: boolean): Promise<void> {
-    try {
-      await this.expiry.requestEvaluation();
-      const n = await this.purges.resumeUnfinished();
-      if (n && startup) this.logger.log(`${n} unfinished purge(s) re-enqueued`);
-      // Rules explicitly marked autoPurge need nobody to create or approve their batches.
-      const auto = this.config.retention.autoPurge ? await this.purges.createAutoPurge() : undefined;
-      if (auto) this.logger.log(`auto-purge batch ${auto} created`);
-    } catch (e) {
-      this.logger.warn(`retention sweep failed: ${(e as Error).message}`);
-    }
+    await this.expiry.requestEvaluation();
+    const n = await this.purges.resumeUnfinished();
+    if (n && startup) this.logger.log(`${n} unfinished purge(s) re-enqueued`);
+    // Rules explicitly marked autoPurge need nobody to create or approve their batches.
+    const auto = this.config.retention.autoPurge ? await this.purges.createAutoPurge() : undefined;
+    if (auto) this.logger.log(`auto-purge batch ${auto} created`);
   }
 }

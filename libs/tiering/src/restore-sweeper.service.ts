@@ -1,4 +1,5 @@
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
+import { PeriodicTask } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { StudyRestoreService } from './study-restore.service.js';
 
@@ -9,32 +10,27 @@ import { StudyRestoreService } from './study-restore.service.js';
 @Injectable()
 export class RestoreSweeperService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RestoreSweeperService.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly restores: StudyRestoreService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
-  ) {}
+  ) {
+    this.task = new PeriodicTask({
+      everyMs: Math.max(1000, Math.min(this.config.reconcileIntervalMs, Math.floor(this.config.restore.keepMs / 4))),
+      run: async () => {
+        const n = await this.restores.sweepExpired();
+        if (n) this.logger.log(`deleted ${n} expired restored cop${n === 1 ? 'y' : 'ies'}`);
+      },
+      onError: (e) => this.logger.warn(`restore sweep failed (will retry): ${e.message}`),
+    });
+  }
 
   onApplicationBootstrap() {
-    this.tick();
-    const every = Math.max(1000, Math.min(this.config.reconcileIntervalMs, Math.floor(this.config.restore.keepMs / 4)));
-    this.timer = setInterval(() => this.tick(), every);
-    this.timer.unref();
+    this.task.start();
   }
 
-  async onApplicationShutdown() {
-    clearInterval(this.timer);
-    await this.running;
-  }
-
-  private tick() {
-    if (this.running) return;
-    this.running = this.restores
-      .sweepExpired()
-      .then((n) => n && this.logger.log(`deleted ${n} expired restored cop${n === 1 ? 'y' : 'ies'}`))
-      .catch((e) => this.logger.warn(`restore sweep failed (will retry): ${(e as Error).message}`))
-      .finally(() => (this.running = undefined));
+  onApplicationShutdown() {
+    return this.task.stop();
   }
 }

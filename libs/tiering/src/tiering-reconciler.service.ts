@@ -1,5 +1,5 @@
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
-import { JobName, JobQueueService } from '#vna/jobs';
+import { JobName, JobQueueService, PeriodicTask } from '#vna/jobs';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { MoveRepository } from './move.repository.js';
 import { RestoreRepository } from './restore.repository.js';
@@ -14,8 +14,7 @@ import { PriorsPrefetchService } from './prefetch/priors-prefetch.service.js';
 @Injectable()
 export class TieringReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(TieringReconcilerService.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly moves: MoveRepository,
@@ -23,17 +22,23 @@ export class TieringReconcilerService implements OnApplicationBootstrap, OnAppli
     private readonly prefetch: PriorsPrefetchService,
     private readonly jobs: JobQueueService,
     @Inject(VNA_CONFIG) private readonly config: VnaConfig,
-  ) {}
-
-  onApplicationBootstrap() {
-    this.tick();
-    this.timer = setInterval(() => this.tick(), this.config.reconcileIntervalMs);
-    this.timer.unref();
+  ) {
+    this.task = new PeriodicTask({
+      everyMs: this.config.reconcileIntervalMs,
+      run: async () => {
+        const n = await this.reconcile();
+        if (n) this.logger.log(`re-enqueued the moves and restores of ${n} stud${n === 1 ? 'y' : 'ies'}`);
+      },
+      onError: (e) => this.logger.warn(`tiering reconcile failed (will retry): ${e.message}`),
+    });
   }
 
-  async onApplicationShutdown() {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationBootstrap() {
+    this.task.start();
+  }
+
+  onApplicationShutdown() {
+    return this.task.stop();
   }
 
   async reconcile(): Promise<number> {
@@ -51,13 +56,5 @@ export class TieringReconcilerService implements OnApplicationBootstrap, OnAppli
       await this.jobs.queueAll(prefetching.map((studyIuid) => ({ name: JobName.PriorsPrefetch, data: { studyIuid } })), { coalesce: false });
     }
     return studies.length + restoring.length + prefetching.length;
-  }
-
-  private tick() {
-    if (this.running) return;
-    this.running = this.reconcile()
-      .then((n) => n && this.logger.log(`re-enqueued the moves and restores of ${n} stud${n === 1 ? 'y' : 'ies'}`))
-      .catch((e) => this.logger.warn(`tiering reconcile failed (will retry): ${(e as Error).message}`))
-      .finally(() => (this.running = undefined));
   }
 }

@@ -12,6 +12,7 @@ import {
   Param,
   Post,
   Query,
+  UseFilters,
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
@@ -22,23 +23,9 @@ import { RestoreRequestService } from './restore-request.service.js';
 import type { RestoreRow } from './restore.repository.js';
 import { MoveStudyDto } from './move.dto.js';
 import { EvaluateQueryDto } from './policy/policy.dto.js';
-import { TieringError, TieringErrorCode } from './tiering.errors.js';
+import { TieringErrorFilter } from './tiering.errors.js';
 import type { StudyLocationsView } from './locations-view.js';
 import { TieringService, type TierView } from './tiering.service.js';
-
-function httpError(e: unknown): unknown {
-  if (!(e instanceof TieringError)) return e;
-  switch (e.code) {
-    case TieringErrorCode.UnknownTier:
-      return new BadRequestException(e.message);
-    case TieringErrorCode.UnknownStudy:
-      return new NotFoundException(e.message);
-    case TieringErrorCode.MoveInProgress:
-    case TieringErrorCode.StudyPurging:
-    case TieringErrorCode.NoWatermarks:
-      return new ConflictException(e.message);
-  }
-}
 
 function checkUid(uid: string): void {
   if (!isValidUid(uid)) throw new BadRequestException(`study UID ${JSON.stringify(uid)} is not a valid UID`);
@@ -49,6 +36,7 @@ function checkUid(uid: string): void {
  * `POST /api/storage/capacity/check[?dryRun=true]`.
  */
 @Controller('api/storage')
+@UseFilters(TieringErrorFilter)
 export class StorageTiersController {
   constructor(
     private readonly tiering: TieringService,
@@ -66,13 +54,9 @@ export class StorageTiersController {
   @HttpCode(HttpStatus.OK)
   @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
   async capacityCheck(@Query() query: EvaluateQueryDto): Promise<CapacityCheckResult> {
-    try {
-      const result = await this.capacity.check({ dryRun: query.dryRun === 'true' });
-      if (!result) throw new ConflictException('another capacity check is running; try again when it is done');
-      return result;
-    } catch (e) {
-      throw httpError(e);
-    }
+    const result = await this.capacity.check({ dryRun: query.dryRun === 'true' });
+    if (!result) throw new ConflictException('another capacity check is running; try again when it is done');
+    return result;
   }
 
   @Get('moves/:id')
@@ -93,6 +77,7 @@ export class StorageTiersController {
 /** A study's copies: `GET /api/studies/{uid}/locations`, `POST /api/studies/{uid}/move`. */
 @Controller('api/studies')
 @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+@UseFilters(TieringErrorFilter)
 export class StudyTieringController {
   constructor(
     private readonly tiering: TieringService,
@@ -109,27 +94,19 @@ export class StudyTieringController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<{ restoreId: string; state: string; created: boolean; instancesOffline: number } | { restoreId: null; state: 'NOTHING_OFFLINE'; message: string }> {
     checkUid(uid);
-    try {
-      const result = await this.restores.request(uid, 'api');
-      if (result.kind === 'nothing-offline') {
-        res.status(HttpStatus.OK);
-        return { restoreId: null, state: 'NOTHING_OFFLINE', message: `no instance of study ${uid} has its current copy on an offline tier (or it is restored already)` };
-      }
-      res.status(HttpStatus.ACCEPTED);
-      return { restoreId: result.restore.id, state: result.restore.state, created: result.created, instancesOffline: result.instancesOffline };
-    } catch (e) {
-      throw httpError(e);
+    const result = await this.restores.request(uid, 'api');
+    if (result.kind === 'nothing-offline') {
+      res.status(HttpStatus.OK);
+      return { restoreId: null, state: 'NOTHING_OFFLINE', message: `no instance of study ${uid} has its current copy on an offline tier (or it is restored already)` };
     }
+    res.status(HttpStatus.ACCEPTED);
+    return { restoreId: result.restore.id, state: result.restore.state, created: result.created, instancesOffline: result.instancesOffline };
   }
 
   @Get(':uid/locations')
   async locations(@Param('uid') uid: string): Promise<StudyLocationsView> {
     checkUid(uid);
-    try {
-      return await this.tiering.studyLocations(uid);
-    } catch (e) {
-      throw httpError(e);
-    }
+    return this.tiering.studyLocations(uid);
   }
 
   /** 202: the move is journaled and enqueued; follow it at /api/storage/moves/{moveId}. */
@@ -137,11 +114,7 @@ export class StudyTieringController {
   @HttpCode(HttpStatus.ACCEPTED)
   async move(@Param('uid') uid: string, @Body() dto: MoveStudyDto): Promise<{ moveId: string; state: string; targetTier: string; created: boolean }> {
     checkUid(uid);
-    try {
-      const { move, created } = await this.tiering.requestMove(uid, dto.targetTier, 'api');
-      return { moveId: move.id, state: move.state, targetTier: move.targetTier, created };
-    } catch (e) {
-      throw httpError(e);
-    }
+    const { move, created } = await this.tiering.requestMove(uid, dto.targetTier, 'api');
+    return { moveId: move.id, state: move.state, targetTier: move.targetTier, created };
   }
 }

@@ -1,4 +1,7 @@
-/** Domain errors of the tiering API, mapped to HTTP at the controller. */
+import { domainErrorFilter } from '#vna/admin';
+import { BadRequestException, ConflictException, NotFoundException } from '@nestjs/common';
+
+/** Domain errors of the tiering API, mapped to HTTP at the controllers (TieringErrorFilter). */
 export enum TieringErrorCode {
   UnknownTier = 'UNKNOWN_TIER',
   UnknownStudy = 'UNKNOWN_STUDY',
@@ -18,3 +21,12 @@ export class TieringError extends Error {
     this.name = 'TieringError';
   }
 }
+
+/** Tiering errors -> HTTP (the tiering and lifecycle controllers). */
+export const TieringErrorFilter = domainErrorFilter(TieringError, {
+  [TieringErrorCode.UnknownTier]: BadRequestException,
+  [TieringErrorCode.UnknownStudy]: NotFoundException,
+  [TieringErrorCode.MoveInProgress]: ConflictException,
+  [TieringErrorCode.StudyPurging]: ConflictException,
+  [TieringErrorCode.NoWatermarks]: ConflictException,
+});

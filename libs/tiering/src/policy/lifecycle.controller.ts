@@ -10,10 +10,11 @@ import {
   Post,
   Put,
   Query,
+  UseFilters,
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
-import { TieringError } from '../tiering.errors.js';
+import { TieringErrorFilter } from '../tiering.errors.js';
 import { type EvaluationResult, LifecycleService } from './lifecycle.service.js';
 import { EvaluateQueryDto, LifecyclePolicyDto } from './policy.dto.js';
 import type { PolicyVersion } from './policy.repository.js';
@@ -26,6 +27,7 @@ import type { PolicyVersion } from './policy.repository.js';
  */
 @Controller('api/lifecycle')
 @UsePipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }))
+@UseFilters(TieringErrorFilter)
 export class LifecycleController {
   constructor(private readonly lifecycle: LifecycleService) {}
 
@@ -48,12 +50,8 @@ export class LifecycleController {
     @Headers('x-user') user?: string,
     @Headers('x-vna-user') legacyUser?: string,
   ): Promise<PolicyVersion> {
-    try {
-      return await this.lifecycle.save(dto, (user ?? legacyUser ?? '').trim().slice(0, 64) || 'api');
-    } catch (e) {
-      if (e instanceof TieringError) throw new BadRequestException(e.message);
-      throw e;
-    }
+    // Its only domain error is an unknown tier (400).
+    return this.lifecycle.save(dto, (user ?? legacyUser ?? '').trim().slice(0, 64) || 'api');
   }
 
   /** The plan (moves, per-tier bytes and monthly cost before/after); without dryRun=true the moves are enqueued. */
