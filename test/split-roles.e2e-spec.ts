@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, run, sha256, storeResponses, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, uid } from './support/archive.js';
 
 const started: Archive[] = [];
 afterAll(async () => {
@@ -62,17 +62,21 @@ describe('worker processes', () => {
       patientId: `W${i}`, patientName: `Worker^${i}`, studyUid: s, studyDate: '20240402',
       series: [{ seriesUid: uid(), modality: 'CT', instances: 5 }],
     })));
+    // The archive answers as soon as one worker listens; wait for the second one too (each logs
+    // "roles ...; HTTP on ..." once its DICOM and HTTP listeners are up), or the supervisor has
+    // only one worker to hand the associations to.
+    const pidsLogging = (pattern: string) => new Set(
+      readFileSync(a.logFile, 'utf8').split('\n').filter((l) => l.includes(pattern))
+        .map((l) => /\[Nest\] (\d+)/.exec(l.replace(/\x1b\[[0-9;]*m/g, ''))?.[1]).filter(Boolean),
+    );
+    for (let i = 0; i < 300 && pidsLogging('; HTTP on ').size < 2; i++) await sleep(100);
+    expect(pidsLogging('; HTTP on ').size).toBe(2);
     const runs = await Promise.all(studies.map((s) => run('storescu', ['-v', '+sd', '+r', ...a.dcmArgs(), path.join(work, s)])));
     expect(runs.map((r) => storeResponses(r.stderr).ok)).toEqual([5, 5, 5, 5]);
     await a.waitIndexed(20);
     // Both workers took associations (the supervisor spreads connections round-robin): the log
     // lines of ended associations carry two different process ids.
-    const pids = new Set(
-      readFileSync(a.logFile, 'utf8').split('\n').filter((l) => l.includes('association with'))
-        .map((l) => /\[Nest\] (\d+)/.exec(l.replace(/\x1b\[[0-9;]*m/g, ''))?.[1]),
-    );
-    pids.delete(undefined);
-    expect(pids.size).toBe(2);
+    expect(pidsLogging('association with').size).toBe(2);
     const q = await fetch(`${a.http}/dicom-web/studies?PatientID=W*`).then((x) => x.json() as Promise<unknown[]>);
     expect(q).toHaveLength(4);
     const rows = await a.db.query(`SELECT sop_iuid FROM instance`);
