@@ -33,3 +33,4 @@ export {
   S3_ARCHIVE_CLASSES,
   type S3RestoreRetrieval,
 } from './s3-restore.js';
+export { type Digest, objectDigest, streamDigest } from './digest.js';

@@ -308,7 +308,7 @@ export class MoveRepository {
     );
   }
 
-  /** The subset of these object keys of a storage that some location names. */
+  /** The subset of these object keys of a storage that some location row names (whatever its status): those must not be deleted. */
   async referencedKeys(storageId: string, objectKeys: readonly string[]): Promise<Set<string>> {
     if (objectKeys.length === 0) return new Set();
     const rows: Array<{ object_key: string }> = await this.db.query(
@@ -323,8 +323,9 @@ export class MoveRepository {
     await this.db.query(`UPDATE study_move_item SET state = $2, updated_at = now() WHERE id = ANY($1::bigint[])`, [ids, state]);
   }
 
-  async deleteItem(id: string): Promise<void> {
-    await this.db.query(`DELETE FROM study_move_item WHERE id = $1`, [id]);
+  async deleteItems(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.query(`DELETE FROM study_move_item WHERE id = ANY($1::bigint[])`, [ids]);
   }
 
   async setPlan(moveId: string, plan: { sourceTiers: string[]; instancesTotal: number; bytesTotal: number; instancesMoved: number; bytesMoved: number }) {
@@ -381,12 +382,6 @@ export class MoveRepository {
       );
       return ids.length;
     });
-  }
-
-  /** True if any location row (whatever its status) names this object: it must not be deleted. */
-  async isReferenced(storageId: string, objectKey: string): Promise<boolean> {
-    const rows: unknown[] = await this.db.query(`SELECT 1 FROM location WHERE storage_id = $1 AND object_key = $2`, [storageId, objectKey]);
-    return rows.length > 0;
   }
 
   /**

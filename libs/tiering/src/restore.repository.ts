@@ -2,7 +2,7 @@ import { LocationStatus } from '#vna/catalog';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { toCurrentCopy } from './move.repository.js';
+import { type CurrentCopy, toCurrentCopy } from './move.repository.js';
 
 export enum StudyRestoreState {
   Scheduled = 'SCHEDULED',
@@ -78,16 +78,7 @@ function toRestore(r: Record<string, unknown>): RestoreRow {
 }
 
 /** An instance whose current copy is on an offline tier and has no usable restored copy. */
-export interface OfflineCopy {
-  instanceId: string;
-  sopIuid: string;
-  seriesIuid: string;
-  studyIuid: string;
-  locationId: string;
-  storageId: string;
-  objectKey: string;
-  sizeBytes: number;
-  sha256: string;
+export interface OfflineCopy extends CurrentCopy {
   transferSyntaxUid: string;
   version: number;
 }

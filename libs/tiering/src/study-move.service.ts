@@ -4,17 +4,17 @@ import {
   type CopiedTemp,
   newObjectVersion,
   objectKeyFor,
-  sha256Of,
+  objectDigest,
+  streamDigest,
   STORAGE_REGISTRY,
   type StorageBackend,
   StorageNotFoundError,
   type StorageRegistry,
 } from '#vna/storage';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CurrentCopy, type MoveRow, MoveRepository } from './move.repository.js';
+import { type CurrentCopy, type MoveItemRow, type MoveRow, MoveRepository } from './move.repository.js';
 
 /** A move that must stop and roll back: the bytes at the source or the target are not what is recorded. */
 export class MoveIntegrityError extends Error {
@@ -50,9 +50,6 @@ export class MoveDeferredError extends Error {
 
 /** A grace shorter than this is slept in the job rather than deferred. */
 const DEFER_MIN_MS = 100;
-
-/** Objects up to this size are read back in one buffer (and hashed on a hashing thread). */
-const WHOLE_READ_MAX = 8 * 1024 * 1024;
 
 /** Instances of one move copied at once. */
 export const COPY_PARALLELISM = 4;
@@ -145,20 +142,19 @@ export class StudyMoveService {
 
   private async copyAll(move: MoveRow): Promise<void> {
     const target = this.storages.get(move.targetTier);
-    // A PENDING item may have left an object at its key (a crash between commit and verify).
-    for (const item of await this.moves.items(move.id, [StudyMoveItemState.Pending])) {
-      if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
-      await this.moves.deleteItem(item.id);
-    }
+    // A PENDING item may have left an object at its key (a crash between commit and verify; since
+    // every item is journaled before the copies start, that may be most of them).
+    await this.discardItems(target, await this.moves.items(move.id, [StudyMoveItemState.Pending]));
     // Copies verified by an earlier attempt are verified again before anything relies on them
     // (the target may have lost or changed them meanwhile); a bad one is deleted and copied anew.
+    const stale: MoveItemRow[] = [];
     for (const item of await this.moves.items(move.id, [StudyMoveItemState.Copied])) {
       const back = await this.verifiedAt(target, item.targetKey, item);
       if (back?.size === item.sizeBytes && back.sha256 === item.sha256) continue;
       this.logger.warn(`move ${move.id}: copy ${target.id}:${item.targetKey} from an earlier attempt no longer matches; copying again`);
-      if (!(await this.moves.isReferenced(target.id, item.targetKey))) await target.delete(item.targetKey);
-      await this.moves.deleteItem(item.id);
+      stale.push(item);
     }
+    await this.discardItems(target, stale);
     const copied = await this.moves.items(move.id, [StudyMoveItemState.Copied]);
     const done = new Set(copied.map((i) => i.instanceFk));
     const todo = (await this.moves.currentCopies(move.studyIuid)).filter(
@@ -217,6 +213,16 @@ export class StudyMoveService {
     if (failure !== undefined) throw failure;
   }
 
+  /** Deletes the items' target objects that no location names, then the items themselves. */
+  private async discardItems(target: StorageBackend, items: MoveItemRow[]): Promise<void> {
+    if (!items.length) return;
+    const referenced = await this.moves.referencedKeys(target.id, items.map((i) => i.targetKey));
+    await forEachLimited(items, COPY_PARALLELISM, async (item) => {
+      if (!referenced.has(item.targetKey)) await target.delete(item.targetKey);
+    });
+    await this.moves.deleteItems(items.map((i) => i.id));
+  }
+
   /**
    * Source → a durable temporary copy at the target → commit → read back and verify size and
    * SHA-256 against the recorded ones. Between two filesystems the bytes are copied by the kernel
@@ -265,7 +271,7 @@ export class StudyMoveService {
       if (target.archive) {
         // An archive-class object (GLACIER) cannot be read back once committed: the temporary
         // object (standard class) is read back and checked instead, before the server-side copy.
-        const staged = await this.digestOfTemp(target, temp.tempKey);
+        const staged = await streamDigest(await target.readTemp(temp.tempKey));
         if (staged.size !== copy.sizeBytes || staged.sha256 !== copy.sha256) {
           await target.revoke(temp.tempKey);
           throw new MoveIntegrityError(`staged copy of ${copy.sopIuid} at ${target.id} reads back ${staged.size} bytes with SHA-256 ${staged.sha256}; expected ${copy.sizeBytes} bytes, ${copy.sha256}`);
@@ -279,7 +285,7 @@ export class StudyMoveService {
       await target.delete(key);
       // A kernel copy was not checked on the way: find out whether the source is what is wrong.
       if (direct) {
-        const at = await this.digestOf(source, copy.objectKey, copy.sizeBytes);
+        const at = await objectDigest(source, copy.objectKey);
         if (at === null) throw await sourceMissing(new StorageNotFoundError(source.id, copy.objectKey));
         if (at.size !== copy.sizeBytes || at.sha256 !== copy.sha256) throw await sourceCorrupt(at);
       }
@@ -295,47 +301,9 @@ export class StudyMoveService {
    * (HEAD), paired with the expected digest (its bytes were checked before the server-side copy).
    */
   private async verifiedAt(target: StorageBackend, key: string, expected: { sizeBytes: number; sha256: string }): Promise<{ size: number; sha256: string } | null> {
-    if (!target.archive) return this.digestOf(target, key, expected.sizeBytes);
+    if (!target.archive) return objectDigest(target, key);
     const stat = await target.stat(key);
     return stat && { size: stat.size, sha256: stat.size === expected.sizeBytes ? expected.sha256 : 'unknown (archived)' };
-  }
-
-  private async digestOfTemp(storage: StorageBackend, tempKey: string): Promise<{ size: number; sha256: string }> {
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of await storage.readTemp(tempKey)) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-    return { size, sha256: hash.digest('hex') };
-  }
-
-  /**
-   * Size and SHA-256 of an object, or null if it is absent: the backend's own digest where it has
-   * one (a filesystem hashes the file on a hashing thread); else an object of the expected size
-   * that fits in memory is read in one piece and hashed on a hashing thread; others are streamed.
-   */
-  private async digestOf(storage: StorageBackend, key: string, expectedSize?: number): Promise<{ size: number; sha256: string } | null> {
-    try {
-      if (storage.digest) return await storage.digest(key);
-      if (storage.readWhole && expectedSize !== undefined && expectedSize <= WHOLE_READ_MAX) {
-        const got = await storage.readWhole(key, expectedSize);
-        if (!Buffer.isBuffer(got)) return { size: got.size, sha256: '' };
-        const hashed = await sha256Of(got);
-        if (hashed) return { size: hashed.bytes.length, sha256: hashed.sha256 };
-        // The hashing thread failed (the buffer went with it): stream and hash here instead.
-      }
-      const hash = createHash('sha256');
-      let size = 0;
-      for await (const chunk of await storage.read(key)) {
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-      return { size, sha256: hash.digest('hex') };
-    } catch (e) {
-      if (e instanceof StorageNotFoundError) return null;
-      throw e;
-    }
   }
 
   /** VNA_TIERING_FAULT=corrupt-after-copy (tests only): one byte of the committed copy flipped. */

@@ -1,6 +1,7 @@
 import { HOT_TIER_ID, VNA_CONFIG, type VnaConfig } from '#vna/config';
 import {
   newObjectVersion,
+  objectDigest,
   objectKeyFor,
   STORAGE_REGISTRY,
   type StorageBackend,
@@ -9,7 +10,6 @@ import {
   StorageUnsupportedError,
 } from '#vna/storage';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ArchiveTier, RestoreDeferredError, runArchiveStage } from './archive-stage.js';
 import { MoveRepository } from './move.repository.js';
@@ -201,7 +201,7 @@ export class StudyRestoreService {
       );
     }
     await hot.commit(temp.tempKey, key);
-    const back = await digestOf(hot, key);
+    const back = await objectDigest(hot, key);
     if (back === null || back.size !== copy.sizeBytes || back.sha256 !== copy.sha256) {
       await hot.delete(key);
       await this.restores.deleteRow(locationId);
@@ -242,19 +242,4 @@ export class StudyRestoreService {
 
 function isIntegrity(e: Error | undefined): boolean {
   return e instanceof RestoreIntegrityError;
-}
-
-async function digestOf(storage: StorageBackend, key: string): Promise<{ size: number; sha256: string } | null> {
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
-    for await (const chunk of await storage.read(key)) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-  } catch (e) {
-    if (e instanceof StorageNotFoundError) return null;
-    throw e;
-  }
-  return { size, sha256: hash.digest('hex') };
 }
