@@ -248,11 +248,6 @@ export class MigrationRunnerService {
     const attempt = await this.repo.beginAttempt(row.id);
     const file = path.join(src.path, row.filePath);
     try {
-      // A file-set's directory met in a folder: not an object to archive (its files are).
-      if (!src.dicomdir && (await isDicomdir(file).catch(() => false))) {
-        await this.repo.skipFile(row.id, 'DICOMDIR (the directory of a file-set, not an object): not imported');
-        return;
-      }
       await this.throttleOf(job.id).take();
       const data = createReadStream(file);
       const opened = new Promise<void>((resolve, reject) => {
@@ -272,6 +267,12 @@ export class MigrationRunnerService {
       const permanent = e instanceof IngestError && e.code !== IngestErrorCode.OutOfResources;
       const unreadable = typeof code === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'EPERM', 'ELOOP'].includes(code);
       const message = (e as Error).message || String(e);
+      // A file-set's directory met in a folder is not an object to archive (its files are): the
+      // ingest refuses it (no SOP Instance UID), and only then is the file looked at again.
+      if (permanent && !src.dicomdir && (await isDicomdir(file).catch(() => false))) {
+        await this.repo.skipFile(row.id, 'DICOMDIR (the directory of a file-set, not an object): not imported');
+        return;
+      }
       if (permanent || unreadable || attempt >= MAX_ATTEMPTS) {
         const reason = permanent ? `not stored: ${message}` : unreadable ? `unreadable: ${message}` : `gave up after ${attempt} attempts: ${message}`;
         await this.repo.fail(row.id, reason, 1, 1);
