@@ -577,11 +577,13 @@ describe('retention: auto-purge rules need nobody', () => {
     });
     expect(rule.status, rule.text).toBe(201);
     // Nobody asks: the sweeper makes the batch and runs it.
-    await waitFor('auto-purged', async () => (await qidoStudyUids(b!)).length === 1, 60_000);
+    // The study leaves QIDO when its purge starts, and its files go before the purge's last
+    // transaction records STUDY_PURGED: wait for that record, the end of the purge.
+    const purgedRecords = async () => (await api('GET', `/api/audit?type=STUDY_PURGED&study=${old.studyUid}`)).body.total as number;
+    await waitFor('auto-purged', async () => (await qidoStudyUids(b!)).length === 1 && (await purgedRecords()) > 0, 60_000);
     expect(await qidoStudyUids(b)).toEqual([recent.studyUid]);
     for (const f of files) expect(existsSync(f), f).toBe(false);
-    const purged = await api('GET', `/api/audit?type=STUDY_PURGED&study=${old.studyUid}`);
-    expect(purged.body.total).toBe(1);
+    expect(await purgedRecords()).toBe(1);
     const created = await api('GET', '/api/audit?type=PURGE_CREATED');
     expect(created.body.items.map((e: Json) => e.actor)).toEqual(['retention-auto-purge']);
     expect((await fetch(`${b.http}/dicom-web/studies/${recent.studyUid}`, { headers: { Accept: ANY_DICOM } })).status).toBe(200);
