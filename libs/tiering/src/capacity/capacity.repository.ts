@@ -26,33 +26,28 @@ export class CapacityRepository {
    * Bytes of the objects the archive keeps on a tier: every location row there except MISSING
    * (copies of record, older versions kept after a re-send, restored copies, restores in progress).
    */
-  async storedBytes(storageId: string): Promise<number> {
-    const rows: Array<{ n: string }> = await this.db.query(
-      `SELECT coalesce(sum(size_bytes), 0)::text AS n FROM location WHERE storage_id = $1 AND status <> 'MISSING'`,
-      [storageId],
-    );
-    return Number(rows[0]!.n);
-  }
-
   /**
-   * Bytes that unfinished moves away from the tier will free: the OK copies there of studies with a
-   * move to another tier that has not switched yet, and (`withSwitched`) the sources of switched
-   * items not deleted yet (still on disk for a filesystem measured by statfs; gone from the
-   * database already).
+   * The tier's stored bytes (every location row there but MISSING ones) and the bytes that
+   * unfinished moves away from it will free: the OK copies there of studies with a move to another
+   * tier that has not switched yet, and (`withSwitched`) the sources of switched items not deleted
+   * yet (still on disk for a filesystem measured by statfs; gone from the database already).
+   * One statement, so one snapshot: a switch committing between two separate reads would count a
+   * study's bytes as neither stored-and-leaving nor gone.
    */
-  async leavingBytes(storageId: string, withSwitched: boolean): Promise<number> {
-    const rows: Array<{ n: string }> = await this.db.query(
-      `SELECT (
-         (SELECT coalesce(sum(l.size_bytes), 0) FROM study_move m
+  async usage(storageId: string, withSwitched: boolean): Promise<{ storedBytes: number; leavingBytes: number }> {
+    const rows: Array<{ stored: string; leaving: string }> = await this.db.query(
+      `SELECT
+         (SELECT coalesce(sum(size_bytes), 0) FROM location WHERE storage_id = $1 AND status <> 'MISSING')::text AS stored,
+         ((SELECT coalesce(sum(l.size_bytes), 0) FROM study_move m
             JOIN instance i ON i.study_iuid = m.study_iuid
             JOIN location l ON l.instance_fk = i.id AND l.storage_id = $1 AND l.status = 'OK'
            WHERE m.state IN ('SCHEDULED', 'COPYING') AND m.target_tier <> $1)
          + CASE WHEN $2 THEN (SELECT coalesce(sum(it.size_bytes), 0) FROM study_move m
             JOIN study_move_item it ON it.move_fk = m.id AND it.state = 'SWITCHED' AND it.source_storage_id = $1
-           WHERE m.state = 'SWITCHED') ELSE 0 END)::text AS n`,
+           WHERE m.state = 'SWITCHED') ELSE 0 END)::text AS leaving`,
       [storageId, withSwitched],
     );
-    return Number(rows[0]!.n);
+    return { storedBytes: Number(rows[0]!.stored), leavingBytes: Number(rows[0]!.leaving) };
   }
 
   /** Unfinished moves journaled by the capacity check. */

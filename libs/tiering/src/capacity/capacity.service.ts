@@ -94,9 +94,8 @@ export class CapacityService {
     const hot = this.hot();
     const { capacityBytes, highWatermark, lowWatermark } = hot.capacity;
     const byStatfs = capacityBytes === undefined;
-    const [databaseBytes, leavingBytes, demotionsInFlight, filesystem] = await Promise.all([
-      this.capacity.storedBytes(hot.id),
-      this.capacity.leavingBytes(hot.id, byStatfs),
+    const [{ storedBytes: databaseBytes, leavingBytes }, demotionsInFlight, filesystem] = await Promise.all([
+      this.capacity.usage(hot.id, byStatfs),
       this.capacity.demotionsInFlight(),
       hot.kind === 'fs' ? this.capacity.filesystem(hot.path) : Promise.resolve(undefined),
     ]);
