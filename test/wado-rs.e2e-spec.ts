@@ -5,6 +5,7 @@
  * marked for repair, and the rest of the study is still served.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -440,5 +441,65 @@ describe('WADO-RS / WADO-URI retrieval', () => {
     r = await get(`/dicom-web/studies/${s}/series/${se}/instances/${b}/frames/4`, accept);
     expect(r.status).toBe(410);
     expect((await locationOf(b)).status).toBe('CORRUPT');
+  });
+
+  it('pooled read memory is reused only once the socket has the bytes: concurrent, stalled and aborted clients all get exact objects', async () => {
+    // Study retrieval reads objects into reused memory; a release before the socket took the
+    // bytes would send another object's bytes. A stalled client keeps its parts queued while
+    // other retrievals (and aborted ones) cycle the same memory.
+    const big = uid();
+    const bigFiles = await generateStudies(work, [
+      { patientId: 'W2', patientName: 'Wado^Two', studyUid: big, studyDate: '20240202', series: [{ seriesUid: uid(), modality: 'CT', instances: 48, rows: 512, cols: 512 }] },
+    ]);
+    await store(bigFiles.map((f) => f.path));
+    const sops = bigFiles.map((f) => f.sopInstanceUid);
+    for (let t = 0; t < 600; t++) {
+      const r = await archive.db.query(`SELECT count(*)::int AS n FROM instance WHERE sop_iuid = ANY($1) AND status = 'INDEXED'`, [sops]);
+      if (r.rows[0].n === sops.length) break;
+      await sleep(100);
+    }
+    const stored = new Map<string, string>();
+    for (const f of bigFiles) stored.set(f.sopInstanceUid, (await locationOf(f.sopInstanceUid)).sha256);
+    const url = new URL(`${archive.http}/dicom-web/studies/${big}`);
+    const fetchStudy = (opts: { stallMs?: number; abortAfterBytes?: number } = {}) =>
+      new Promise<{ body: Buffer; type: string; aborted: boolean }>((resolve, reject) => {
+        const req = http.get(url, { headers: { Accept: ANY_DICOM } }, (res) => {
+          const chunks: Buffer[] = [];
+          let n = 0;
+          if (opts.stallMs) {
+            res.pause();
+            setTimeout(() => res.resume(), opts.stallMs);
+          }
+          res.on('data', (c: Buffer) => {
+            chunks.push(c);
+            n += c.length;
+            if (opts.abortAfterBytes && n >= opts.abortAfterBytes) {
+              req.destroy();
+              resolve({ body: Buffer.concat(chunks), type: '', aborted: true });
+            }
+          });
+          res.on('end', () => resolve({ body: Buffer.concat(chunks), type: String(res.headers['content-type']), aborted: false }));
+          res.on('error', reject);
+        });
+        req.on('error', (e) => (opts.abortAfterBytes ? undefined : reject(e)));
+      });
+    for (let round = 0; round < 2; round++) {
+      const results = await Promise.all([
+        fetchStudy({ stallMs: 1500 }),
+        fetchStudy(),
+        fetchStudy({ abortAfterBytes: 3_000_000 }),
+        fetchStudy(),
+        fetchStudy({ abortAfterBytes: 100_000 }),
+        fetchStudy({ stallMs: 700 }),
+      ]);
+      const complete = results.filter((r) => !r.aborted);
+      expect(complete).toHaveLength(4);
+      for (const r of complete) {
+        const parts = parseMultipart(r.body, r.type);
+        expect(parts).toHaveLength(bigFiles.length);
+        expect(new Set(parts.map((p) => sopOf(p.body))).size).toBe(bigFiles.length);
+        for (const p of parts) expect(sha256(p.body)).toBe(stored.get(sopOf(p.body)));
+      }
+    }
   });
 });

@@ -1,5 +1,14 @@
 import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
-import { sha256InPlace, sha256Of, STORAGE_REGISTRY, StorageNotFoundError, type StorageRegistry, warmHashing } from '#vna/storage';
+import {
+  type ObjectStat,
+  type PooledBytes,
+  sha256InPlace,
+  sha256Of,
+  STORAGE_REGISTRY,
+  StorageNotFoundError,
+  type StorageRegistry,
+  warmHashing,
+} from '#vna/storage';
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
@@ -16,6 +25,12 @@ export class ObjectUnavailableError extends Error {
     super(message);
     this.name = 'ObjectUnavailableError';
   }
+}
+
+/** A verified object's bytes, perhaps in pooled memory (see ObjectReaderService.readVerified). */
+export interface VerifiedBytes {
+  bytes: Buffer;
+  release(): void;
 }
 
 /**
@@ -61,33 +76,20 @@ export class ObjectReaderService implements OnApplicationBootstrap {
 
   /** Open the whole object (Part 10 file as stored), verified. */
   async open(inst: RetrievableInstance): Promise<Readable> {
-    const loc = inst.location;
-    if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
-    this.assertNotOffline(inst);
-    const storage = this.storages.get(loc.storageId);
+    const { loc, storage } = this.readable(inst);
     let stream: Readable;
     try {
       const stat = await storage.stat(loc.objectKey);
       if (!stat) throw new StorageNotFoundError(loc.storageId, loc.objectKey);
-      if (stat.size !== loc.sizeBytes) {
-        await this.markUnavailable(inst, LocationStatus.Corrupt, `size ${stat.size} in storage, ${loc.sizeBytes} recorded`);
-        throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
-      }
+      if (stat.size !== loc.sizeBytes) throw await this.wrongSize(inst, stat.size);
       stream = await storage.read(loc.objectKey);
     } catch (e) {
-      if (e instanceof StorageNotFoundError) {
-        const moved = await this.movedCopy(inst);
-        if (moved) return this.open(moved);
-        await this.markUnavailable(inst, LocationStatus.Missing, e.message);
-        throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
-      }
-      throw e;
+      if (!(e instanceof StorageNotFoundError)) throw e;
+      const moved = await this.movedCopy(inst);
+      if (moved) return this.open(moved);
+      throw await this.missing(inst, e);
     }
-    const verify = new DigestCheck(loc.sizeBytes, loc.sha256, async (actual) => {
-      const detail = `read ${actual.size} bytes with SHA-256 ${actual.sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
-      await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
-      return new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
-    });
+    const verify = new DigestCheck(loc.sizeBytes, loc.sha256, (actual) => this.wrongDigest(inst, actual.size, actual.sha256));
     stream.on('error', (e) => verify.destroy(e));
     return stream.pipe(verify);
   }
@@ -99,18 +101,12 @@ export class ObjectReaderService implements OnApplicationBootstrap {
    * one open, one fstat and one read; the SHA-256 runs on the thread pool, off the event loop.
    */
   async readWhole(inst: RetrievableInstance): Promise<Buffer> {
-    const loc = inst.location;
-    if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
-    this.assertNotOffline(inst);
-    const storage = this.storages.get(loc.storageId);
+    const { loc, storage } = this.readable(inst);
     let bytes: Buffer;
     try {
       if (storage.readWhole) {
         const got = await storage.readWhole(loc.objectKey, loc.sizeBytes);
-        if (!Buffer.isBuffer(got)) {
-          await this.markUnavailable(inst, LocationStatus.Corrupt, `size ${got.size} in storage, ${loc.sizeBytes} recorded`);
-          throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
-        }
+        if (!Buffer.isBuffer(got)) throw await this.wrongSize(inst, got.size);
         bytes = got;
       } else {
         // No fast path (e.g. S3): the verified stream, collected (it fails on a mismatch itself).
@@ -119,13 +115,10 @@ export class ObjectReaderService implements OnApplicationBootstrap {
         return Buffer.concat(chunks);
       }
     } catch (e) {
-      if (e instanceof StorageNotFoundError) {
-        const moved = await this.movedCopy(inst);
-        if (moved) return this.readWhole(moved);
-        await this.markUnavailable(inst, LocationStatus.Missing, e.message);
-        throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
-      }
-      throw e;
+      if (!(e instanceof StorageNotFoundError)) throw e;
+      const moved = await this.movedCopy(inst);
+      if (moved) return this.readWhole(moved);
+      throw await this.missing(inst, e);
     }
     let sha256: string;
     const hashed = await sha256Of(bytes);
@@ -137,12 +130,58 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       bytes = again;
       sha256 = sha256InPlace(bytes);
     }
-    if (sha256 !== loc.sha256) {
-      const detail = `read ${bytes.length} bytes with SHA-256 ${sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
-      await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
-      throw new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
-    }
+    if (sha256 !== loc.sha256) throw await this.wrongDigest(inst, bytes.length, sha256);
     return bytes;
+  }
+
+  /**
+   * As `readWhole`, but the bytes may sit in pooled memory that is reused once the caller calls
+   * `release()`: call it when nothing refers to the bytes any more (for a socket, in the write's
+   * callback), never before; an error path may skip it (the memory is then not reused). On a
+   * filesystem tier the read and the SHA-256 both run on a hashing thread.
+   */
+  async readVerified(inst: RetrievableInstance): Promise<VerifiedBytes> {
+    const { loc, storage } = this.readable(inst);
+    if (!storage.readWholeHashed) return { bytes: await this.readWhole(inst), release: () => undefined };
+    let got: PooledBytes | ObjectStat;
+    try {
+      got = await storage.readWholeHashed(loc.objectKey, loc.sizeBytes);
+    } catch (e) {
+      if (!(e instanceof StorageNotFoundError)) throw e;
+      const moved = await this.movedCopy(inst);
+      if (moved) return this.readVerified(moved);
+      throw await this.missing(inst, e);
+    }
+    if (!('bytes' in got)) throw await this.wrongSize(inst, got.size);
+    if (got.sha256 !== loc.sha256) {
+      got.release();
+      throw await this.wrongDigest(inst, loc.sizeBytes, got.sha256);
+    }
+    return { bytes: got.bytes, release: got.release };
+  }
+
+  private readable(inst: RetrievableInstance) {
+    const loc = inst.location;
+    if (!loc) throw new ObjectUnavailableError(inst.sopIuid, 'no-location', `no readable copy of ${inst.sopIuid} is recorded`);
+    this.assertNotOffline(inst);
+    return { loc, storage: this.storages.get(loc.storageId) };
+  }
+
+  private async missing(inst: RetrievableInstance, e: StorageNotFoundError): Promise<ObjectUnavailableError> {
+    await this.markUnavailable(inst, LocationStatus.Missing, e.message);
+    return new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);
+  }
+
+  private async wrongSize(inst: RetrievableInstance, size: number): Promise<ObjectUnavailableError> {
+    await this.markUnavailable(inst, LocationStatus.Corrupt, `size ${size} in storage, ${inst.location!.sizeBytes} recorded`);
+    return new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
+  }
+
+  private async wrongDigest(inst: RetrievableInstance, size: number, sha256: string): Promise<ObjectUnavailableError> {
+    const loc = inst.location!;
+    const detail = `read ${size} bytes with SHA-256 ${sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
+    await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
+    return new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
   }
 
   /**

@@ -7,6 +7,7 @@
  * A crash between the two steps leaves only temporary objects, which `sweepTemp` removes.
  */
 import type { Readable } from 'node:stream';
+import type { PooledBytes } from './hash-pool.js';
 import type { ArchiveObjectState, ArchiveRestoreRequest, RestoreRequestOutcome } from './s3-restore.js';
 
 export type StorageKind = 'fs' | 's3';
@@ -74,6 +75,12 @@ export interface StorageBackend {
    * differs. Rejects NotFound if absent. Backends without it are read through `stat` + `read`.
    */
   readWhole?(key: string, expectedSize: number): Promise<Buffer | ObjectStat>;
+  /**
+   * Optional faster form of `readWhole` for retrieval: the object read into pooled memory and
+   * hashed off the event loop, with its SHA-256 (the caller compares it with the recorded one).
+   * The caller must `release()` the memory once nothing refers to the bytes any more.
+   */
+  readWholeHashed?(key: string, expectedSize: number): Promise<PooledBytes | ObjectStat>;
   /**
    * Optional fast path for copying an object of another backend into a temporary object of this
    * one (a tier move between two filesystems): the bytes never pass through the event loop

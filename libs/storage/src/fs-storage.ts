@@ -34,7 +34,7 @@ import {
   normalizeRange,
   TEMP_DIR,
 } from './keys.js';
-import { sha256OfFile } from './hash-pool.js';
+import { type PooledBytes, readFileHashed, sha256OfFile } from './hash-pool.js';
 import { ByteMeter, checkWriteOptions, chunkToBuffer, discard } from './meter.js';
 
 export interface FsStorageOptions {
@@ -344,6 +344,19 @@ export class FsStorage implements StorageBackend {
       // Not awaited: the bytes are in memory; a close error changes nothing about them.
       handle.close().catch((err: unknown) => this.warn(`could not close ${key}`, err));
     }
+  }
+
+  async readWholeHashed(key: string, expectedSize: number): Promise<PooledBytes | ObjectStat> {
+    assertValidKey(key);
+    let got: PooledBytes | ObjectStat | null;
+    try {
+      got = await readFileHashed(this.keyPath(key), expectedSize);
+    } catch (err) {
+      if (isMissing(err) || errnoCode(err) === 'EISDIR') throw new StorageNotFoundError(this.id, key);
+      throw err;
+    }
+    if (got === null) throw new StorageNotFoundError(this.id, key);
+    return got;
   }
 
   async digest(key: string): Promise<{ size: number; sha256: string } | null> {

@@ -39,7 +39,7 @@ function ownsArrayBuffer(b: Buffer): boolean {
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
+const { openSync, readSync, closeSync, fstatSync } = require('node:fs');
 const chunk = Buffer.allocUnsafe(1024 * 1024);
 function hashFile(path) {
   const fd = openSync(path, 'r');
@@ -57,7 +57,35 @@ function hashFile(path) {
     closeSync(fd);
   }
 }
-parentPort.on('message', ({ id, buffer, path }) => {
+// Reads the whole file into the shared memory it was given (the file must be \`size\` bytes) and
+// hashes it there: the event loop sends a path and gets back a digest, never touching the bytes.
+function readInto(path, shared, size) {
+  const fd = openSync(path, 'r');
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) return { notFile: true };
+    if (info.size !== size) return { size: info.size };
+    const view = new Uint8Array(shared, 0, size);
+    let filled = 0;
+    while (filled < size) {
+      const n = readSync(fd, view, filled, size - filled, filled);
+      if (n === 0) return { size: filled };
+      filled += n;
+    }
+    return { size, sha256: createHash('sha256').update(view).digest('hex') };
+  } finally {
+    closeSync(fd);
+  }
+}
+parentPort.on('message', ({ id, buffer, path, shared, size }) => {
+  if (shared !== undefined) {
+    try {
+      parentPort.postMessage({ id, read: readInto(path, shared, size) });
+    } catch (e) {
+      parentPort.postMessage({ id, fileError: { code: e && e.code, message: String(e && e.message) } });
+    }
+    return;
+  }
   if (path !== undefined) {
     try {
       parentPort.postMessage({ id, file: hashFile(path) });
@@ -73,6 +101,7 @@ parentPort.on('message', ({ id, buffer, path }) => {
 
 type WorkerReply =
   | { id: number; buffer: ArrayBuffer; sha256: string }
+  | { id: number; read: { size: number; sha256?: string; notFile?: boolean } }
   | { id: number; file: { size: number; sha256: string } }
   | { id: number; fileError: { code?: string; message: string } };
 
@@ -113,13 +142,21 @@ class HashWorkers {
     throw new Error('BUG: hashing thread answered a file hash with a buffer');
   }
 
+  /** Read a file of `size` bytes into `shared` and hash it, on the thread. Rejects with the errno code set. */
+  async readInto(path: string, shared: SharedArrayBuffer, size: number): Promise<{ size: number; sha256?: string; notFile?: boolean }> {
+    const reply = await this.post(this.slot(), { path, shared, size });
+    if ('read' in reply) return reply.read;
+    if ('fileError' in reply) throw Object.assign(new Error(reply.fileError.message), { code: reply.fileError.code });
+    throw new Error('BUG: hashing thread answered a read with something else');
+  }
+
   private async hashOn(slot: HashSlot, buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
     const reply = await this.post(slot, { buffer }, [buffer]);
     if ('buffer' in reply) return reply;
     throw new Error('BUG: hashing thread answered a buffer hash without the buffer');
   }
 
-  private post(slot: HashSlot, message: { buffer?: ArrayBuffer; path?: string }, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+  private post(slot: HashSlot, message: { buffer?: ArrayBuffer; path?: string; shared?: SharedArrayBuffer; size?: number }, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.jobs.set(id, { slot, resolve, reject });
@@ -182,4 +219,100 @@ export function warmHashing(): Promise<void> {
  */
 export function sha256OfFile(path: string): Promise<{ size: number; sha256: string }> {
   return hashWorkers().hashFile(path);
+}
+
+/**
+ * Reusable shared memory for whole-object reads (retrieval): objects are read into it by a
+ * hashing thread, sent from it, and the memory goes back here once the send is done. Reusing it
+ * spares the garbage collector hundreds of MB per study retrieval (fresh 0.5 MB buffers per
+ * object cost a third of the event loop in a WADO-RS profile). Memory is handed out in size
+ * classes (powers of two and their 1.5 multiples); at most POOL_MAX_BYTES are kept idle.
+ */
+class SharedSlabs {
+  private readonly idle = new Map<number, SharedArrayBuffer[]>();
+  private idleBytes = 0;
+
+  constructor(private readonly maxIdleBytes: number) {}
+
+  take(size: number): SharedArrayBuffer {
+    const cls = SharedSlabs.sizeClass(size);
+    const free = this.idle.get(cls);
+    const slab = free?.pop();
+    if (slab) {
+      this.idleBytes -= cls;
+      return slab;
+    }
+    return new SharedArrayBuffer(cls);
+  }
+
+  give(slab: SharedArrayBuffer): void {
+    const cls = slab.byteLength;
+    if (cls !== SharedSlabs.sizeClass(cls) || this.idleBytes + cls > this.maxIdleBytes) return; // dropped: the GC frees it
+    let free = this.idle.get(cls);
+    if (!free) this.idle.set(cls, (free = []));
+    free.push(slab);
+    this.idleBytes += cls;
+  }
+
+  static sizeClass(size: number): number {
+    let cls = 64 * 1024;
+    for (;;) {
+      if (size <= cls) return cls;
+      if (size <= cls * 1.5) return cls * 1.5;
+      cls *= 2;
+    }
+  }
+}
+
+const POOL_MAX_BYTES = 64 * 1024 * 1024;
+let slabs: SharedSlabs | undefined;
+
+/**
+ * Bytes of a whole object read into pooled memory, with their SHA-256. `release()` hands the
+ * memory back for reuse: call it once nothing refers to `bytes` any more (for a socket: in the
+ * write's callback, when the kernel has the bytes), never before. Calling it twice is harmless;
+ * not calling it only costs the reuse.
+ */
+export interface PooledBytes {
+  bytes: Buffer;
+  sha256: string;
+  release(): void;
+}
+
+/**
+ * Read a whole file of `expectedSize` bytes into pooled memory and hash it, both on a hashing
+ * thread: the event loop neither reads nor hashes nor allocates. Resolves `{ size }` when the
+ * file has another size (nothing read), `null` when the path is not a regular file. Rejects like
+ * fs does (`code` ENOENT for a missing file), or if the thread failed.
+ */
+export async function readFileHashed(path: string, expectedSize: number): Promise<PooledBytes | { size: number } | null> {
+  slabs ??= new SharedSlabs(POOL_MAX_BYTES);
+  const pool = slabs;
+  const shared = pool.take(Math.max(1, expectedSize));
+  let got: { size: number; sha256?: string; notFile?: boolean };
+  try {
+    got = await hashWorkers().readInto(path, shared, expectedSize);
+  } catch (e) {
+    // A failed thread may have stopped in the middle of writing: this memory is not reused.
+    if ((e as NodeJS.ErrnoException).code) pool.give(shared);
+    throw e;
+  }
+  if (got.notFile) {
+    pool.give(shared);
+    return null;
+  }
+  if (got.sha256 === undefined) {
+    pool.give(shared);
+    return { size: got.size };
+  }
+  let released = false;
+  return {
+    bytes: Buffer.from(shared, 0, expectedSize),
+    sha256: got.sha256,
+    release: () => {
+      if (released) return;
+      released = true;
+      pool.give(shared);
+    },
+  };
 }

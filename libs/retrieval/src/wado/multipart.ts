@@ -84,14 +84,20 @@ export class MultipartWriter {
   /**
    * One part; `body` is written with backpressure (streams chunk by chunk). A Buffer body goes
    * out without a copy, in one corked write with its head and tail; the call returns at once
-   * while at most `queueMaxBytes` are queued in `out`.
+   * while at most `queueMaxBytes` are queued in `out`. `release`, for a Buffer body, is called
+   * once `out` no longer refers to it (the write's callback, also on error).
    */
-  async part(headers: Record<string, string>, body: Buffer | Readable, queueMaxBytes = 0): Promise<void> {
+  async part(headers: Record<string, string>, body: Buffer | Readable, queueMaxBytes = 0, release?: () => void): Promise<void> {
     if (Buffer.isBuffer(body)) {
-      if (this.out.destroyed || this.out.writableEnded) throw new ResponseClosedError();
+      if (this.out.destroyed || this.out.writableEnded) {
+        release?.();
+        throw new ResponseClosedError();
+      }
       this.out.cork();
       this.out.write(this.head(headers), 'latin1');
-      this.out.write(body);
+      // `release` (pooled memory) only once the socket has taken the bytes: the write's callback.
+      if (release) this.out.write(body, () => release());
+      else this.out.write(body);
       this.out.uncork();
       await writeChunk(this.out, '\r\n', queueMaxBytes);
       return;

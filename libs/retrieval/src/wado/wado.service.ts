@@ -3,7 +3,7 @@ import { STORAGE_REGISTRY, type StorageRegistry } from '#vna/storage';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Writable } from 'node:stream';
 import { AccessTrackerService } from '../access-tracker.service.js';
-import { ObjectReaderService, ObjectUnavailableError } from '../object-reader.service.js';
+import { ObjectReaderService, ObjectUnavailableError, type VerifiedBytes } from '../object-reader.service.js';
 import {
   type MediaRange,
   negotiateBulk,
@@ -124,11 +124,11 @@ export class WadoService {
         // so a corrupt object's bytes are never sent. Larger objects stream, their last chunk
         // held back until their digest checks out.
         const small = (k: number) => available[k]!.location!.sizeBytes <= WADO_IN_MEMORY_MAX_BYTES;
-        const loads = new Map<number, Promise<Buffer>>();
+        const loads = new Map<number, Promise<VerifiedBytes>>();
         const load = (k: number) => {
           let p = loads.get(k);
           if (!p) {
-            p = this.reader.readWhole(available[k]!);
+            p = this.reader.readVerified(available[k]!);
             p.catch(() => undefined); // awaited below, in order
             loads.set(k, p);
           }
@@ -141,7 +141,7 @@ export class WadoService {
           if (small(k)) {
             const body = await load(k);
             loads.delete(k);
-            await mp.part(headers, body, WADO_QUEUE_MAX_BYTES);
+            await mp.part(headers, body.bytes, WADO_QUEUE_MAX_BYTES, body.release);
           } else {
             await mp.part(headers, await this.reader.open(inst));
           }
