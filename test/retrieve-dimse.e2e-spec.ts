@@ -479,6 +479,36 @@ describe('C-MOVE / C-GET SCP and the AE registry', () => {
     // What comes back is exactly what storescu sent.
     expect(identicalToSent).toBe(delivered);
   });
+  it('pooled read memory: concurrent C-GETs, a C-MOVE and an aborted C-GET of one study each deliver exact objects', async () => {
+    // Sub-operations send objects from reused memory, released once the socket has the bytes;
+    // concurrent retrievals and an aborted one cycle that memory while the others send.
+    const study = uid();
+    const files = await generateStudies(path.join(work, 'gen-pool'), [
+      { patientId: 'PAT-P', patientName: 'Pool^Pat', studyUid: study, studyDate: '20240310', series: [{ seriesUid: uid(), modality: 'CT', instances: 40, rows: 512, cols: 512 }] },
+    ]);
+    await storeFiles(files);
+    const sops = files.map((f) => f.sopInstanceUid);
+    for (let t = 0; t < 600 && (await count(`SELECT 1 FROM instance WHERE sop_iuid = ANY($1) AND status = 'INDEXED'`, [sops])) < sops.length; t++) await sleep(100);
+    const keysOf = { QueryRetrieveLevel: 'STUDY', StudyInstanceUID: study };
+    for (let round = 0; round < 2; round++) {
+      const aborted = spawn('getscu', ['-S', '-od', mkdtempSync(path.join(work, 'abort-')), ...keys(keysOf), ...archive.dcmArgs('GETSCU')], {
+        env: { ...process.env, TCP_NODELAY: '1' },
+      });
+      setTimeout(() => aborted.kill('SIGKILL'), 150);
+      const [g1, g2, g3, m] = await Promise.all([
+        get(path.join(work, 'pool1'), keysOf),
+        get(path.join(work, 'pool2'), keysOf),
+        get(path.join(work, 'pool3'), keysOf),
+        move('DEST1', keysOf),
+      ]);
+      for (const g of [g1, g2, g3]) {
+        expect([g.status, g.completed, g.failed], g.out.slice(-2000)).toEqual([0, 40, 0]);
+        expectSameBytes(g.files, sops);
+      }
+      expect([m.status, m.completed, m.failed]).toEqual([0, 40, 0]);
+      expectSameBytes(dest1.take(), sops);
+    }
+  });
 });
 
 describe('VNA_REQUIRE_KNOWN_AES=true', () => {

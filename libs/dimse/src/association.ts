@@ -736,13 +736,15 @@ export class Association {
   // Writing
   // -------------------------------------------------------------------------------------------
 
-  private writeRaw(buffers: Buffer[]): Promise<void> {
+  /** `written` is called once the socket no longer refers to `buffers` (the last write's callback, also on error). */
+  private writeRaw(buffers: Buffer[], written?: () => void): Promise<void> {
     if (this.socket.destroyed || !this.socket.writable) {
       return Promise.reject(new AssociationAbortedError('connection is closed'));
     }
     let ok = true;
     if (buffers.length > 1) this.socket.cork();
-    for (const b of buffers) ok = this.socket.write(b);
+    const last = buffers.length - 1;
+    for (let i = 0; i <= last; i++) ok = i === last && written ? this.socket.write(buffers[i]!, () => written()) : this.socket.write(buffers[i]!);
     if (buffers.length > 1) this.socket.uncork();
     if (ok) return Promise.resolve();
     return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
@@ -769,8 +771,10 @@ export class Association {
    * to the peer's maximum PDU length, pulled with backpressure). If the stream fails before
    * anything was sent, the association stays usable; if it fails mid-message, the association is
    * aborted (a DIMSE message cannot be cut short). Either way DatasetSourceError is thrown.
+   * `datasetWritten` (a Buffer data set) is called once the socket no longer refers to its bytes,
+   * so pooled memory can be reused; it is not called when nothing of the data set was written.
    */
-  async send(context: NegotiatedContext, command: Command, dataset?: Buffer | Readable | AsyncIterable<Buffer>): Promise<void> {
+  async send(context: NegotiatedContext, command: Command, dataset?: Buffer | Readable | AsyncIterable<Buffer>, datasetWritten?: () => void): Promise<void> {
     if (this.state !== 'established' && this.state !== 'awaiting-release-rp') {
       throw new AssociationAbortedError(`association is not established (${this.state})`);
     }
@@ -809,7 +813,7 @@ export class Association {
           const part = dataset.subarray(off, off + max);
           out.push(pDataHeader(context.id, false, off + max >= dataset.length, part.length), part);
         }
-        await this.writeRaw(out);
+        await this.writeRaw(out, datasetWritten);
         return;
       }
       await this.sendStream(context.id, iterator!, first!, max);
@@ -889,6 +893,7 @@ export class Association {
     command: Command,
     dataset?: Buffer | Readable | AsyncIterable<Buffer>,
     timeoutMs = 0,
+    datasetWritten?: () => void,
   ): Promise<ResponseStream> {
     const messageId = command.messageId ?? this.nextMessageId();
     const stream = new ResponseStream(messageId, timeoutMs, () => {
@@ -897,7 +902,7 @@ export class Association {
     });
     this.pending.set(messageId, stream);
     try {
-      await this.send(context, { ...command, messageId }, dataset);
+      await this.send(context, { ...command, messageId }, dataset, datasetWritten);
     } catch (e) {
       this.pending.delete(messageId);
       throw e;

@@ -73,6 +73,8 @@ export interface StoreOptions {
   priority?: number;
   moveOriginatorAeTitle?: string;
   moveOriginatorMessageId?: number;
+  /** A Buffer data set: called once the socket no longer refers to its bytes (pooled memory). */
+  datasetWritten?: () => void;
 }
 
 export interface QueryOptions {
@@ -303,6 +305,7 @@ export class DimseClient {
         },
         dataset,
         this.options.dimseTimeoutMs ?? 0,
+        options.datasetWritten,
       );
       const r = await responses.final();
       return toStatus(r.command);

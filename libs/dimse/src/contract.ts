@@ -82,9 +82,19 @@ export interface RetrieveItem {
    * `isPart10` flag says. The layer strips the Part 10 header before sending. A Buffer is sent
    * in one write; a stream is sent as it is read (an error of the stream before its end fails the
    * sub-operation, and aborts the association if part of the data set was already sent).
+   * A PooledDataset is sent like a Buffer, and released once written.
    */
-  open(): Promise<Readable | Buffer>;
+  open(): Promise<Readable | Buffer | PooledDataset>;
   isPart10: boolean;
+}
+
+/**
+ * Bytes in memory that is reused once `release()` is called: the layer calls it when the socket no
+ * longer refers to them (after the last write of the data set), and never if nothing was written.
+ */
+export interface PooledDataset {
+  bytes: Buffer;
+  release(): void;
 }
 
 /** What a retrieve handler resolves to: the destination (C-MOVE) and the items to send. */

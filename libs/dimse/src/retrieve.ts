@@ -52,7 +52,8 @@ interface Counts {
 
 /** Sends one item; returns the C-STORE status or throws. */
 interface SubOperationSender {
-  send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer): Promise<DimseStatus>;
+  /** `datasetWritten`: see Association.send (a Buffer data set in pooled memory). */
+  send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer, datasetWritten?: () => void): Promise<DimseStatus>;
   close(): Promise<void>;
 }
 
@@ -195,17 +196,19 @@ async function runSubOperation(item: RetrieveItem, sender: SubOperationSender): 
   try {
     const opened = await item.open();
     let ts = item.transferSyntaxUid;
-    if (Buffer.isBuffer(opened)) {
-      let dataset = opened;
+    const pooled = !Buffer.isBuffer(opened) && 'bytes' in opened ? opened : undefined;
+    const whole = pooled ? pooled.bytes : Buffer.isBuffer(opened) ? opened : undefined;
+    if (whole) {
+      let dataset = whole;
       if (item.isPart10) {
-        const info = parsePart10Header(opened, true);
+        const info = parsePart10Header(whole, true);
         if (!info) throw new Part10Error('no Part 10 header');
-        dataset = opened.subarray(info.headerLength);
+        dataset = whole.subarray(info.headerLength);
         ts = info.transferSyntaxUid;
       }
-      return await sender.send(item, ts, dataset);
+      return await sender.send(item, ts, dataset, pooled?.release);
     }
-    stream = opened;
+    stream = opened as Readable;
     if (item.isPart10) {
       const stripped = await stripPart10Header(stream);
       stream = stripped.datasetStream;
@@ -228,7 +231,7 @@ class GetSender implements SubOperationSender {
     private readonly priority: number,
   ) {}
 
-  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer): Promise<DimseStatus> {
+  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer, datasetWritten?: () => void): Promise<DimseStatus> {
     let context: NegotiatedContext | undefined;
     for (const c of this.association.contexts.values()) {
       if (c.abstractSyntax === item.sopClassUid && c.transferSyntax === transferSyntaxUid && c.requestorIsScp) {
@@ -253,6 +256,7 @@ class GetSender implements SubOperationSender {
       },
       dataset,
       this.timeoutMs,
+      datasetWritten,
     );
     const r = await responses.final();
     return r.command.errorComment !== undefined
@@ -345,7 +349,7 @@ class MoveSender implements SubOperationSender {
     }
   }
 
-  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer): Promise<DimseStatus> {
+  async send(item: RetrieveItem, transferSyntaxUid: string, dataset: Readable | Buffer, datasetWritten?: () => void): Promise<DimseStatus> {
     const client = await this.clientFor(this.batchOf.get(item) ?? 0);
     if (!client.findContext(item.sopClassUid, transferSyntaxUid)) {
       throw new DimseError(
@@ -357,6 +361,7 @@ class MoveSender implements SubOperationSender {
       priority: this.args.command.priority ?? Priority.Medium,
       moveOriginatorAeTitle: this.args.info.callingAeTitle,
       moveOriginatorMessageId: this.args.command.messageId ?? 0,
+      datasetWritten,
     });
   }
 

@@ -3,7 +3,7 @@ import type { DicomDict, DimseStatus, RetrieveItem, RetrievePlan } from '#vna/di
 import { Injectable, Logger } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { AccessTrackerService } from './access-tracker.service.js';
-import { ObjectReaderService, ObjectUnavailableError } from './object-reader.service.js';
+import { ObjectReaderService, ObjectUnavailableError, type VerifiedBytes } from './object-reader.service.js';
 import { RestorePendingError, RestoreWaitService } from './restore-wait.service.js';
 import { InvalidRetrieveIdentifierError, retrieveModelOf, toRetrieveQuery } from './retrieve-scope.js';
 
@@ -152,11 +152,11 @@ export class DimseRetrieveService {
     // Sub-operations run one after another; while one object is on the wire, the next small ones
     // are already being read and verified (at most LOOKAHEAD held ahead).
     const small = (k: number) => (found[k]!.location?.sizeBytes ?? Infinity) <= VERIFY_IN_MEMORY_MAX_BYTES;
-    const loads = new Map<number, Promise<Buffer | Readable>>();
-    const load = (k: number): Promise<Buffer | Readable> => {
+    const loads = new Map<number, Promise<VerifiedBytes | Readable>>();
+    const load = (k: number): Promise<VerifiedBytes | Readable> => {
       let p = loads.get(k);
       if (!p) {
-        p = small(k) ? this.reader.readWhole(found[k]!) : this.openLarge(found[k]!, largeObjects);
+        p = small(k) ? this.reader.readVerified(found[k]!) : this.openLarge(found[k]!, largeObjects);
         p.catch(() => undefined); // delivered to whoever awaits it
         loads.set(k, p);
       }
