@@ -203,7 +203,7 @@ class HashWorkers {
 
 let pool: HashWorkers | undefined;
 function hashWorkers(): HashWorkers {
-  pool ??= new HashWorkers(Math.max(1, Math.min(2, availableParallelism() - 1)));
+  pool ??= new HashWorkers(Math.max(2, Math.min(4, availableParallelism() - 1)));
   return pool;
 }
 
