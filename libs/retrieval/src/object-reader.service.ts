@@ -85,7 +85,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       stream = await storage.read(loc.objectKey);
     } catch (e) {
       if (!(e instanceof StorageNotFoundError)) throw e;
-      const moved = await this.movedCopy(inst);
+      const moved = await this.relocated(inst);
       if (moved) return this.open(moved);
       throw await this.missing(inst, e);
     }
@@ -116,7 +116,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       }
     } catch (e) {
       if (!(e instanceof StorageNotFoundError)) throw e;
-      const moved = await this.movedCopy(inst);
+      const moved = await this.relocated(inst);
       if (moved) return this.readWhole(moved);
       throw await this.missing(inst, e);
     }
@@ -148,7 +148,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       got = await storage.readWholeHashed(loc.objectKey, loc.sizeBytes);
     } catch (e) {
       if (!(e instanceof StorageNotFoundError)) throw e;
-      const moved = await this.movedCopy(inst);
+      const moved = await this.relocated(inst);
       if (moved) return this.readVerified(moved);
       throw await this.missing(inst, e);
     }
@@ -188,7 +188,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
    * The instance with its current copy when that is not the one just found missing: a tier move
    * switched the locations and deleted the source after the caller looked the location up.
    */
-  private async movedCopy(inst: RetrievableInstance): Promise<RetrievableInstance | undefined> {
+  async relocated(inst: RetrievableInstance): Promise<RetrievableInstance | undefined> {
     const current = await this.locations.currentLocation(inst.instanceId);
     return current && current.id !== inst.location?.id ? { ...inst, location: current } : undefined;
   }

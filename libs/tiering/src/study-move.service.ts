@@ -59,10 +59,12 @@ const COPIED_FLUSH_MS = 250;
 /** Attempts (job runs) of one move before it fails and rolls back. */
 export const MAX_MOVE_ATTEMPTS = 8;
 /**
- * After the switch, source objects are deleted only this long after it: a retrieval that looked
- * up the old location just before the switch can still read it.
+ * After the switch, source objects are deleted only this long after it, so a retrieval that looked
+ * up the old location just before the switch usually still finds it. It need not: every reader
+ * that finds a copy missing looks up the current location and reads that one
+ * (ObjectReaderService.relocated), and a file already open stays readable after its unlink.
  */
-export const SOURCE_DELETE_GRACE_MS = 2000;
+export const SOURCE_DELETE_GRACE_MS = 250;
 
 /**
  * Moves whole studies between tiers: copy every instance's current copy to the target (a verified

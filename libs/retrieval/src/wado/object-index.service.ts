@@ -120,6 +120,9 @@ export class ObjectIndexService {
       return await this.storages.get(loc.storageId).read(loc.objectKey, { start, end: end - 1 });
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
+        // A tier move may have switched the copy (same bytes, same map) and deleted this one.
+        const moved = await this.reader.relocated(inst);
+        if (moved?.location) return this.open(moved, start, end);
         this.evict(this.key(inst));
         await this.reader.markUnavailable(inst, LocationStatus.Missing, e.message);
         throw new ObjectUnavailableError(inst.sopIuid, 'missing', `stored object of ${inst.sopIuid} is missing`);

@@ -383,8 +383,9 @@ export class WadoService {
     let next = 0;
     const worker = async () => {
       while (next < instances.length) {
-        const inst = instances[next++]!;
-        const loc = inst.location;
+        const k = next++;
+        let inst = instances[k]!;
+        let loc = inst.location;
         if (!loc) {
           problems.set(inst.sopIuid, 'no readable copy');
           continue;
@@ -395,7 +396,22 @@ export class WadoService {
           problems.set(inst.sopIuid, `on offline tier ${loc.storageId}, not marked`);
           continue;
         }
-        const stat = await this.storages.get(loc.storageId).stat(loc.objectKey);
+        let stat = await this.storages.get(loc.storageId).stat(loc.objectKey);
+        if (!stat) {
+          // A tier move may have switched the copy and deleted this one since the lookup.
+          const moved = await this.reader.relocated(inst);
+          if (moved?.location) {
+            instances[k] = inst = moved;
+            loc = moved.location;
+            try {
+              this.reader.assertNotOffline(inst);
+            } catch {
+              problems.set(inst.sopIuid, `moved to offline tier ${loc.storageId}, not marked`);
+              continue;
+            }
+            stat = await this.storages.get(loc.storageId).stat(loc.objectKey);
+          }
+        }
         if (stat && stat.size === loc.sizeBytes) continue;
         const status = stat ? LocationStatus.Corrupt : LocationStatus.Missing;
         const detail = stat ? `size ${stat.size} in storage, ${loc.sizeBytes} recorded` : `object ${loc.objectKey} not found in storage ${loc.storageId}`;
