@@ -8,6 +8,7 @@ import { LifecyclePolicy1796112000000 } from './migrations/1796112000000-Lifecyc
 import { StudyRestores1796200000000 } from './migrations/1796200000000-StudyRestores.js';
 import { MigrationJobs1796300000000 } from './migrations/1796300000000-MigrationJobs.js';
 import { PriorsPrefetchArchiveRestore1796420000000 } from './migrations/1796420000000-PriorsPrefetchArchiveRestore.js';
+import { MigrationEnumerationProgress1796500000000 } from './migrations/1796500000000-MigrationEnumerationProgress.js';
 
 /** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
 export const CATALOG_MIGRATIONS = [
@@ -19,6 +20,7 @@ export const CATALOG_MIGRATIONS = [
   StudyRestores1796200000000,
   MigrationJobs1796300000000,
   PriorsPrefetchArchiveRestore1796420000000,
+  MigrationEnumerationProgress1796500000000,
 ];
 
 export function catalogDataSourceOptions(url: string): DataSourceOptions {

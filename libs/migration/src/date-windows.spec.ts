@@ -1,6 +1,6 @@
 import type { DicomDict } from '#vna/dimse';
 import { describe, expect, it } from 'vitest';
-import { enumerateRange, enumerateStudies, type FindAnswer, splitRange, type StudyFinder } from './date-windows.js';
+import { type EnumerationProgress, enumerateRange, enumerateStudies, type FindAnswer, splitRange, type StudyFinder } from './date-windows.js';
 import { type SourceStudy, studyQueries, Tags } from './scope.js';
 
 const study = (uid: string, date: string): SourceStudy => ({
@@ -119,5 +119,42 @@ describe('enumerateStudies', () => {
     const src = new FakeSource(studies, 3);
     const r = await enumerateStudies(src, studyQueries({}), {}, 2);
     expect(r.warnings.some((w) => w.includes('without a StudyDate'))).toBe(true);
+  });
+
+  it('resumable: a run that stops part-way keeps its finished steps; the next run asks only what is left and the two find every study once', async () => {
+    // What the migration ledger keeps: finished steps and their studies.
+    const kept = new Map<string, 'done' | 'split'>();
+    const ledger = new Map<string, SourceStudy>();
+    const progress: EnumerationProgress = {
+      state: (step) => kept.get(step),
+      done: async (step, found) => {
+        for (const st of found) if (!ledger.has(st.studyIuid)) ledger.set(st.studyIuid, st);
+        kept.set(step, 'done');
+      },
+      split: async (step) => void kept.set(step, 'split'),
+    };
+    const full = new FakeSource(studies);
+    const reference = await enumerateStudies(full, studyQueries({}), {}, 1);
+    // First run: the source fails (a crash, a lost association) half-way.
+    const failAfter = Math.floor(full.asked.length / 2);
+    const failing = new FakeSource(studies);
+    const crashing: StudyFinder = {
+      find: async (q, cap) => {
+        if (failing.asked.length >= failAfter) throw new Error('connection lost');
+        return failing.find(q, cap);
+      },
+    };
+    await expect(enumerateStudies(crashing, studyQueries({}), {}, 1, progress)).rejects.toThrow('connection lost');
+    const finishedBefore = [...kept.values()].filter((v) => v === 'done').length;
+    expect(finishedBefore).toBeGreaterThan(0);
+    // Second run: nothing finished is asked again, and the ledger ends with every study once.
+    const again = new FakeSource(studies);
+    await enumerateStudies(again, studyQueries({}), {}, 1, progress);
+    expect(again.asked.length + failAfter).toBe(full.asked.length);
+    expect([...ledger.keys()].sort()).toEqual(uids(reference));
+    // A third run finds everything finished and asks nothing.
+    const third = new FakeSource(studies);
+    await enumerateStudies(third, studyQueries({}), {}, 1, progress);
+    expect(third.asked).toEqual([]);
   });
 });

@@ -55,6 +55,20 @@ export interface EnumerationResult {
   warnings: string[];
 }
 
+/**
+ * Where an enumeration keeps what it has finished, so that a run restarted after a crash skips it
+ * (the migration ledger). A step is one query of the enumeration, named by the identifier's index
+ * and its window: `0:undated`, `0:20240101-20240131`, `0:sweep`.
+ */
+export interface EnumerationProgress {
+  /** 'done': answered (its studies are kept), not asked again; 'split': known too large, split without asking. */
+  state(step: string): 'done' | 'split' | undefined;
+  /** A step answered: its studies (perhaps none) and what it could not be sure of, kept durably. */
+  done(step: string, studies: SourceStudy[], warning?: string): Promise<void>;
+  /** A step found too large (it is split, or a single day is asked without the cap). */
+  split(step: string): Promise<void>;
+}
+
 const DAY_MS = 86_400_000;
 
 function dayNumber(d: string): number {
@@ -92,22 +106,35 @@ const VALID_DAY = /^\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/;
 export async function enumerateRange(
   root: DayRange,
   ask: (r: DayRange, capped: boolean) => Promise<FindAnswer>,
+  progress?: EnumerationProgress,
+  prefix = '0',
 ): Promise<EnumerationResult> {
   const out: EnumerationResult = { studies: [], queries: 0, splits: 0, warnings: [] };
   const stack: DayRange[] = [root];
   while (stack.length) {
     const r = stack.pop()!;
-    out.queries++;
-    const a = await ask(r, true);
-    if (!a.truncated) {
-      out.studies.push(...a.studies);
-      continue;
+    const step = `${prefix}:${r.from}-${r.to}`;
+    const known = progress?.state(step);
+    if (known === 'done') continue;
+    if (known !== 'split') {
+      out.queries++;
+      const a = await ask(r, true);
+      if (!a.truncated) {
+        out.studies.push(...a.studies);
+        await progress?.done(step, a.studies);
+        continue;
+      }
+      await progress?.split(step);
     }
     if (r.from === r.to) {
       out.queries++;
       const all = await ask(r, false);
       out.studies.push(...all.studies);
-      if (all.truncated) out.warnings.push(`the source cut short its answer for the single day ${r.from} (its own result limit): studies of that day may be missing`);
+      const warning = all.truncated
+        ? `the source cut short its answer for the single day ${r.from} (its own result limit): studies of that day may be missing`
+        : undefined;
+      if (warning) out.warnings.push(warning);
+      await progress?.done(step, all.studies, warning);
       continue;
     }
     out.splits++;
@@ -125,7 +152,13 @@ function withDate(q: DicomDict, value: string): DicomDict {
  * Every study answering the scope's STUDY-level identifiers (scope.ts studyQueries), each asked
  * in self-splitting date windows. Answers are not merged or filtered here (planStudies does).
  */
-export async function enumerateStudies(finder: StudyFinder, queries: DicomDict[], scope: MigrationScope, cap: number): Promise<EnumerationResult> {
+export async function enumerateStudies(
+  finder: StudyFinder,
+  queries: DicomDict[],
+  scope: MigrationScope,
+  cap: number,
+  progress?: EnumerationProgress,
+): Promise<EnumerationResult> {
   const total: EnumerationResult = { studies: [], queries: 0, splits: 0, warnings: [] };
   const add = (r: EnumerationResult) => {
     total.studies.push(...r.studies);
@@ -135,22 +168,34 @@ export async function enumerateStudies(finder: StudyFinder, queries: DicomDict[]
   };
   const dated = Boolean(scope.studyDateFrom || scope.studyDateTo);
   const root: DayRange = { from: scope.studyDateFrom ?? FIRST_DAY, to: scope.studyDateTo ?? LAST_DAY };
-  for (const q of queries) {
+  for (const [k, q] of queries.entries()) {
     if (!dated) {
-      total.queries++;
-      const first = await finder.find(withDate(q, ''), cap);
-      if (!first.truncated) {
-        total.studies.push(...first.studies);
-        continue;
+      const step = `${k}:undated`;
+      const known = progress?.state(step);
+      if (known === 'done') continue;
+      if (known !== 'split') {
+        total.queries++;
+        const first = await finder.find(withDate(q, ''), cap);
+        if (!first.truncated) {
+          total.studies.push(...first.studies);
+          await progress?.done(step, first.studies);
+          continue;
+        }
+        await progress?.split(step);
       }
     }
-    add(await enumerateRange(root, (r, capped) => finder.find(withDate(q, rangeValue(r)), capped ? cap : null)));
-    if (!dated) {
+    add(await enumerateRange(root, (r, capped) => finder.find(withDate(q, rangeValue(r)), capped ? cap : null), progress, String(k)));
+    if (!dated && progress?.state(`${k}:sweep`) !== 'done') {
       // Studies no date range matches: no StudyDate, or one that is not a date in the windows.
       total.queries++;
       const sweep = await finder.find(withDate(q, ''), null);
-      total.studies.push(...sweep.studies.filter((s) => !VALID_DAY.test(s.studyDate) || s.studyDate < root.from || s.studyDate > root.to));
-      if (sweep.truncated) total.warnings.push('the source cut short its answer to a query without StudyDate (its own result limit): studies without a StudyDate may be missing');
+      const undated = sweep.studies.filter((s) => !VALID_DAY.test(s.studyDate) || s.studyDate < root.from || s.studyDate > root.to);
+      total.studies.push(...undated);
+      const warning = sweep.truncated
+        ? 'the source cut short its answer to a query without StudyDate (its own result limit): studies without a StudyDate may be missing'
+        : undefined;
+      if (warning) total.warnings.push(warning);
+      await progress?.done(`${k}:sweep`, undated, warning);
     }
   }
   return total;

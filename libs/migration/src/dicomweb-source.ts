@@ -9,7 +9,7 @@ import type { DicomDict } from '#vna/dimse';
 import Dicer from 'dicer';
 import { PassThrough, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { DEFAULT_MAX_RESULTS_PER_QUERY, type EnumerationResult, enumerateStudies, type FindAnswer } from './date-windows.js';
+import { DEFAULT_MAX_RESULTS_PER_QUERY, type EnumerationProgress, type EnumerationResult, enumerateStudies, type FindAnswer } from './date-windows.js';
 import { MigrationSourceError, type SourceInstance } from './dimse-source.js';
 import { firstValue, type MigrationScope, parseStudy, type SourceStudy, studyQueries, Tags } from './scope.js';
 
@@ -149,7 +149,7 @@ export class DicomwebSource {
   }
 
   /** The studies of the scope: QIDO-RS /studies in self-splitting date windows. */
-  async findStudies(scope: MigrationScope): Promise<EnumerationResult> {
+  async findStudies(scope: MigrationScope, progress?: EnumerationProgress): Promise<EnumerationResult> {
     const max = this.source.maxResultsPerQuery ?? DEFAULT_MAX_RESULTS_PER_QUERY;
     const finder = {
       find: async (q: DicomDict, cap: number | null): Promise<FindAnswer> => {
@@ -158,7 +158,7 @@ export class DicomwebSource {
         return { studies: r.items.map(parseStudy).filter((s): s is SourceStudy => s !== null), truncated: r.truncated };
       },
     };
-    return enumerateStudies(finder, studyQueries(scope), scope, max);
+    return enumerateStudies(finder, studyQueries(scope), scope, max, progress);
   }
 
   /** Every instance of a study at the source (QIDO-RS /studies/{uid}/instances, read to the end). */

@@ -14,7 +14,7 @@ import {
   type StoreHandler,
   TransferSyntax,
 } from '#vna/dimse';
-import { DEFAULT_MAX_RESULTS_PER_QUERY, type EnumerationResult, enumerateStudies, type FindAnswer } from './date-windows.js';
+import { DEFAULT_MAX_RESULTS_PER_QUERY, type EnumerationProgress, type EnumerationResult, enumerateStudies, type FindAnswer } from './date-windows.js';
 import { firstValue, instanceQuery, type MigrationScope, parseStudy, retrieveIdentifier, seriesQuery, type SourceStudy, studyQueries, Tags } from './scope.js';
 
 export interface DimseSourceConfig {
@@ -123,7 +123,7 @@ export class DimseSource {
    * that the source ends with Cancel by itself (its own result limit, e.g. Orthanc's
    * LimitFindResults) counts as too large too.
    */
-  async findStudies(scope: MigrationScope): Promise<EnumerationResult> {
+  async findStudies(scope: MigrationScope, progress?: EnumerationProgress): Promise<EnumerationResult> {
     return this.using(DimseSource.findContexts(), async (c) => {
       const finder = {
         find: async (q: DicomDict, cap: number | null): Promise<FindAnswer> => {
@@ -141,7 +141,7 @@ export class DimseSource {
           return { studies, truncated: over || finalStatus === 0xfe00 };
         },
       };
-      return enumerateStudies(finder, studyQueries(scope), scope, this.source.maxResultsPerQuery ?? DEFAULT_MAX_RESULTS_PER_QUERY);
+      return enumerateStudies(finder, studyQueries(scope), scope, this.source.maxResultsPerQuery ?? DEFAULT_MAX_RESULTS_PER_QUERY, progress);
     });
   }
 

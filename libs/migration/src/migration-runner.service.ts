@@ -8,13 +8,14 @@ import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { EnumerationResult } from './date-windows.js';
+import type { EnumerationProgress, EnumerationResult } from './date-windows.js';
 import { DicomwebSource } from './dicomweb-source.js';
 import { DicomdirError, dicomdirFiles, isDicomdir } from './dicomdir.js';
 import { DimseSource, MigrationSourceError, type SourceInstance } from './dimse-source.js';
 import {
   type DicomwebMigrationSource,
   type DimseMigrationSource,
+  type EnumerationStep,
   type FolderMigrationSource,
   type LedgerEntry,
   type MigrationJob,
@@ -22,7 +23,7 @@ import {
   type MigrationSource,
   TERMINAL_STUDY_STATES,
 } from './migration.repository.js';
-import { planStudies } from './scope.js';
+import { matchesScope, planStudies, type SourceStudy } from './scope.js';
 import { inWindows } from './time-windows.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -155,9 +156,26 @@ export class MigrationRunnerService {
     if (!job || job.state !== MigrationState.Scheduled) return;
     const src = job.source;
     if (src.kind === 'folder') return this.enumerateFolder(job, src);
+    // Each answered window goes into the ledger as it comes (with the job still SCHEDULED, so
+    // nothing is retrieved yet); a restarted enumeration skips what an earlier run finished.
+    const steps = new Map((await this.repo.enumerationProgress(migrationId)).map((s) => [s.step, s]));
+    const progress: EnumerationProgress = {
+      state: (step) => steps.get(step)?.state,
+      done: async (step, studies, warning) => {
+        const entry: EnumerationStep = { step, state: 'done', ...(warning ? { warning } : {}) };
+        await this.repo.recordEnumerationStep(migrationId, entry, studies.filter((st) => matchesScope(st, job.scope)));
+        steps.set(step, entry);
+      },
+      split: async (step) => {
+        const entry: EnumerationStep = { step, state: 'split' };
+        await this.repo.recordEnumerationStep(migrationId, entry, []);
+        steps.set(step, entry);
+      },
+    };
+    const resumed = steps.size;
     let found: EnumerationResult;
     try {
-      found = await this.sourceFor(src).findStudies(job.scope);
+      found = await this.sourceFor(src).findStudies(job.scope, progress);
     } catch (e) {
       const attempts = job.attempts + 1;
       // A 4xx of a DICOMweb source (bad base URL, credentials) fails the job at once.
@@ -168,14 +186,17 @@ export class MigrationRunnerService {
       if (final) return;
       throw e;
     }
-    const studies = planStudies(found.studies, job.scope, job.order);
     // What the enumeration could not be sure of (a single day or the date-less sweep cut short by
-    // the source's own limit) stays visible as the job's last_error.
-    const warning = found.warnings.length ? `enumeration warning: ${found.warnings.join('; ')}` : null;
-    const updated = await this.repo.recordEnumeration(migrationId, studies, warning);
+    // the source's own limit, in this run or an earlier one) stays visible as the job's last_error.
+    const warnings = [...steps.values()].flatMap((st) => (st.warning ? [st.warning] : []));
+    const warning = warnings.length ? `enumeration warning: ${warnings.join('; ')}` : null;
+    // Every answer of this run and the earlier ones is in the ledger (in scope, one row per study): number them in the job's order.
+    const listed: SourceStudy[] = (await this.repo.ledgerStudies(migrationId)).map((r) => ({ ...r, patientId: '', accessionNumber: '', modalities: [], numInstances: null }));
+    const ordered = planStudies(listed, job.order === 'list' ? { studyInstanceUids: job.scope.studyInstanceUids } : {}, job.order);
+    const updated = await this.repo.finishEnumeration(migrationId, ordered.map((st) => st.studyIuid), warning);
     this.logger.log(
-      `migration ${migrationId} "${job.name}": ${studies.length} studies in scope at ${describeSource(src)} ` +
-        `(${found.queries} queries, ${found.splits} date windows split)`,
+      `migration ${migrationId} "${job.name}": ${ordered.length} studies in scope at ${describeSource(src)} ` +
+        `(${found.queries} queries, ${found.splits} date windows split${resumed ? `; resumed after ${resumed} finished steps` : ''})`,
     );
     if (warning) this.logger.warn(`migration ${migrationId}: ${warning}`);
     if (updated?.state === MigrationState.Running) {

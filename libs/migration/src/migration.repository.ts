@@ -6,6 +6,13 @@ import type { LedgerGroup, LedgerRow, LedgerState, MigrationActivity } from './r
 import type { MigrationScope, SourceStudy, StudyOrder } from './scope.js';
 import type { TimeWindow } from './time-windows.js';
 
+/** A finished step of a job's enumeration (EnumerationProgress), kept in migration_job.enumeration_progress. */
+export interface EnumerationStep {
+  step: string;
+  state: 'done' | 'split';
+  warning?: string;
+}
+
 export type DimseMigrationSource = { kind: 'dimse'; aeTitle: string; host: string; port: number; retrieve: 'move' | 'get'; maxResultsPerQuery?: number };
 export type DicomwebMigrationSource = { kind: 'dicomweb'; baseUrl: string; headers?: Record<string, string>; maxResultsPerQuery?: number };
 /** A folder: every file under it; with `dicomdir` (a file name in it), the files that DICOMDIR references. */
@@ -178,22 +185,60 @@ export class MigrationRepository {
     );
   }
 
+  /** The steps an earlier run of this job's enumeration finished (see EnumerationProgress). */
+  async enumerationProgress(id: string): Promise<EnumerationStep[]> {
+    const rows = rowsOf(await this.db.query(`SELECT enumeration_progress AS p FROM migration_job WHERE id = $1`, [id]));
+    return (rows[0]?.p as EnumerationStep[] | undefined) ?? [];
+  }
+
   /**
-   * The enumeration's result into the ledger, idempotently (upsert on (job, study UID): rows that
-   * exist keep their state), then SCHEDULED → RUNNING (a job paused meanwhile stays paused).
-   * `warning`: what the enumeration could not be sure of, kept as last_error (else cleared).
+   * One enumeration step into the ledger: its studies (idempotent on (job, study UID); the first
+   * answer of a study is kept, unnumbered until the listing is complete) and the step itself, in
+   * one transaction, so a restarted enumeration neither asks it again nor loses its studies.
    */
-  async recordEnumeration(id: string, studies: SourceStudy[], warning: string | null = null): Promise<MigrationJob | null> {
-    return this.db.transaction(async (m) => {
+  async recordEnumerationStep(id: string, step: EnumerationStep, studies: SourceStudy[]): Promise<void> {
+    await this.db.transaction(async (m) => {
       for (let i = 0; i < studies.length; i += 500) {
         const chunk = studies.slice(i, i + 500);
         await m.query(
-          `INSERT INTO migration_study (migration_fk, seq, study_iuid, study_date, patient_id, accession_number, expected_instances)
-           SELECT $1, s.seq, s.uid, s.date, s.pid, s.acc, s.n
-             FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) AS s(seq, uid, date, pid, acc, n)
+          `INSERT INTO migration_study (migration_fk, seq, study_iuid, study_date, study_time, patient_id, accession_number, expected_instances)
+           SELECT $1, 0, s.uid, s.date, s.time, s.pid, s.acc, s.n
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) AS s(uid, date, time, pid, acc, n)
            ON CONFLICT (migration_fk, study_iuid, file_path) DO NOTHING`,
-          [id, chunk.map((_, k) => i + k + 1), chunk.map((s) => s.studyIuid), chunk.map((s) => s.studyDate), chunk.map((s) => s.patientId),
+          [id, chunk.map((s) => s.studyIuid), chunk.map((s) => s.studyDate), chunk.map((s) => s.studyTime), chunk.map((s) => s.patientId),
             chunk.map((s) => s.accessionNumber), chunk.map((s) => s.numInstances)],
+        );
+      }
+      await m.query(
+        `UPDATE migration_job SET enumeration_progress = enumeration_progress || $2::jsonb, updated_at = now() WHERE id = $1`,
+        [id, JSON.stringify([step])],
+      );
+    });
+  }
+
+  /** The studies an enumeration put into the ledger, with their order keys. */
+  async ledgerStudies(id: string): Promise<Array<{ studyIuid: string; studyDate: string; studyTime: string }>> {
+    const rows = rowsOf(await this.db.query(
+      `SELECT study_iuid, study_date, study_time FROM migration_study WHERE migration_fk = $1 AND file_path = ''`,
+      [id],
+    ));
+    return rows.map((r) => ({ studyIuid: String(r.study_iuid), studyDate: String(r.study_date), studyTime: String(r.study_time) }));
+  }
+
+  /**
+   * The listing is complete: the job's studies are numbered in the order given (planStudies),
+   * then SCHEDULED → RUNNING (a job paused meanwhile stays paused). `warning` is kept as
+   * last_error (else cleared).
+   */
+  async finishEnumeration(id: string, orderedStudyUids: string[], warning: string | null): Promise<MigrationJob | null> {
+    return this.db.transaction(async (m) => {
+      for (let i = 0; i < orderedStudyUids.length; i += 5000) {
+        const chunk = orderedStudyUids.slice(i, i + 5000);
+        await m.query(
+          `UPDATE migration_study s SET seq = o.seq
+             FROM unnest($2::text[], $3::int[]) AS o(uid, seq)
+            WHERE s.migration_fk = $1 AND s.file_path = '' AND s.study_iuid = o.uid`,
+          [id, chunk, chunk.map((_, k) => i + k + 1)],
         );
       }
       const rows = rowsOf(await m.query(
