@@ -18,15 +18,19 @@ class FakeSource implements StudyFinder {
     private readonly sourceLimit = Infinity,
   ) {}
 
-  async find(q: DicomDict, cap: number | null): Promise<FindAnswer> {
+  /** Whether each query came with a `keep` filter. */
+  keeps: boolean[] = [];
+
+  async find(q: DicomDict, cap: number | null, keep?: (s: SourceStudy) => boolean): Promise<FindAnswer> {
     const date = (q[Tags.StudyDate]?.Value?.[0] as string | undefined) ?? '';
     this.asked.push({ date, cap });
+    this.keeps.push(keep !== undefined);
     const [from, to] = date.includes('-') ? date.split('-') : [date, date];
     const matching = this.studies.filter((s) => !date || (s.studyDate !== '' && s.studyDate >= from! && s.studyDate <= to!));
     const given = matching.slice(0, this.sourceLimit);
     const cut = given.length < matching.length;
     if (cap !== null && given.length > cap) return { studies: given.slice(0, cap + 1), truncated: true };
-    return { studies: given, truncated: cut };
+    return { studies: keep ? given.filter(keep) : given, truncated: cut };
   }
 }
 
@@ -105,6 +109,9 @@ describe('enumerateStudies', () => {
     expect(r.splits).toBeGreaterThan(0);
     expect(r.studies.map((s) => s.studyIuid).sort()).toEqual(studies.map((s) => s.studyIuid).sort());
     expect(src.asked.at(-1)).toEqual({ date: '', cap: null });
+    // The sweep asks the finder to keep only the studies no window can match (memory of a large listing).
+    expect(src.keeps.at(-1)).toBe(true);
+    expect(src.keeps.slice(0, -1).every((k) => !k)).toBe(true);
     expect(r.warnings).toEqual([]);
   });
 

@@ -42,9 +42,11 @@ export interface StudyFinder {
   /**
    * The studies answering one STUDY-level identifier. With a cap: stop after more than `cap`
    * answers (truncated). Without (null): every answer the source gives (paging where it can);
-   * truncated only when the source itself says it stopped early.
+   * truncated only when the source itself says it stopped early. `keep`, when given, is the only
+   * part of the answer wanted: a finder may drop the other studies as they arrive (the date-less
+   * sweep of a large archive keeps only the few without a usable date), and callers filter again.
    */
-  find(query: DicomDict, cap: number | null): Promise<FindAnswer>;
+  find(query: DicomDict, cap: number | null, keep?: (s: SourceStudy) => boolean): Promise<FindAnswer>;
 }
 
 export interface EnumerationResult {
@@ -188,8 +190,9 @@ export async function enumerateStudies(
     if (!dated && progress?.state(`${k}:sweep`) !== 'done') {
       // Studies no date range matches: no StudyDate, or one that is not a date in the windows.
       total.queries++;
-      const sweep = await finder.find(withDate(q, ''), null);
-      const undated = sweep.studies.filter((s) => !VALID_DAY.test(s.studyDate) || s.studyDate < root.from || s.studyDate > root.to);
+      const outside = (s: SourceStudy) => !VALID_DAY.test(s.studyDate) || s.studyDate < root.from || s.studyDate > root.to;
+      const sweep = await finder.find(withDate(q, ''), null, outside);
+      const undated = sweep.studies.filter(outside);
       total.studies.push(...undated);
       const warning = sweep.truncated
         ? 'the source cut short its answer to a query without StudyDate (its own result limit): studies without a StudyDate may be missing'

@@ -124,6 +124,7 @@ export class DicomwebSource {
     cap: number | null,
     key: (d: DicomDict) => string,
     pageSize = PAGE,
+    keep?: (d: DicomDict) => boolean,
   ): Promise<{ items: DicomDict[]; truncated: boolean }> {
     if (cap !== null) {
       const page = await this.qidoPage(path, params, cap + 1, 0);
@@ -139,7 +140,7 @@ export class DicomwebSource {
         if (seen.has(k)) continue;
         seen.add(k);
         fresh++;
-        out.push(d);
+        if (!keep || keep(d)) out.push(d);
       }
       if (page.items.length === 0) return { items: out, truncated: false };
       if (fresh === 0) return { items: out, truncated: true };
@@ -152,9 +153,10 @@ export class DicomwebSource {
   async findStudies(scope: MigrationScope, progress?: EnumerationProgress): Promise<EnumerationResult> {
     const max = this.source.maxResultsPerQuery ?? DEFAULT_MAX_RESULTS_PER_QUERY;
     const finder = {
-      find: async (q: DicomDict, cap: number | null): Promise<FindAnswer> => {
+      find: async (q: DicomDict, cap: number | null, keep?: (s: SourceStudy) => boolean): Promise<FindAnswer> => {
         // Read to the end: pages of maxResultsPerQuery (limit/offset).
-        const r = await this.qido('/studies', qidoParams(q), cap, (d) => firstValue(d, Tags.StudyInstanceUID), max);
+        const wanted = keep && ((d: DicomDict) => { const s = parseStudy(d); return s !== null && keep(s); });
+        const r = await this.qido('/studies', qidoParams(q), cap, (d) => firstValue(d, Tags.StudyInstanceUID), max, wanted);
         return { studies: r.items.map(parseStudy).filter((s): s is SourceStudy => s !== null), truncated: r.truncated };
       },
     };

@@ -126,14 +126,16 @@ export class DimseSource {
   async findStudies(scope: MigrationScope, progress?: EnumerationProgress): Promise<EnumerationResult> {
     return this.using(DimseSource.findContexts(), async (c) => {
       const finder = {
-        find: async (q: DicomDict, cap: number | null): Promise<FindAnswer> => {
+        find: async (q: DicomDict, cap: number | null, keep?: (s: SourceStudy) => boolean): Promise<FindAnswer> => {
           const studies: SourceStudy[] = [];
+          let answers = 0;
           let finalStatus = 0;
           let over = false;
           for await (const ds of c.find(SopClass.StudyRootFind, q, { onFinalStatus: (s) => (finalStatus = s) })) {
             const s = parseStudy(ds);
-            if (s) studies.push(s);
-            if (cap !== null && studies.length > cap) {
+            if (s) answers++;
+            if (s && (!keep || keep(s))) studies.push(s);
+            if (cap !== null && answers > cap) {
               over = true;
               break; // the client sends C-CANCEL and waits for the final response
             }
