@@ -50,6 +50,7 @@ export interface StudyFinder {
 }
 
 export interface EnumerationResult {
+  /** The answers, when no EnumerationProgress keeps them (then empty: a large listing is not held in memory). */
   studies: SourceStudy[];
   queries: number;
   /** Windows split because their answer was too large. */
@@ -122,8 +123,7 @@ export async function enumerateRange(
       out.queries++;
       const a = await ask(r, true);
       if (!a.truncated) {
-        out.studies.push(...a.studies);
-        await progress?.done(step, a.studies);
+        await answered(out, progress, step, a.studies);
         continue;
       }
       await progress?.split(step);
@@ -131,12 +131,10 @@ export async function enumerateRange(
     if (r.from === r.to) {
       out.queries++;
       const all = await ask(r, false);
-      out.studies.push(...all.studies);
       const warning = all.truncated
         ? `the source cut short its answer for the single day ${r.from} (its own result limit): studies of that day may be missing`
         : undefined;
-      if (warning) out.warnings.push(warning);
-      await progress?.done(step, all.studies, warning);
+      await answered(out, progress, step, all.studies, warning);
       continue;
     }
     out.splits++;
@@ -144,6 +142,13 @@ export async function enumerateRange(
     stack.push(second, first);
   }
   return out;
+}
+
+/** A step's answer: kept by the progress when there is one (the ledger), else in the result. */
+async function answered(out: EnumerationResult, progress: EnumerationProgress | undefined, step: string, studies: SourceStudy[], warning?: string) {
+  if (warning) out.warnings.push(warning);
+  if (progress) await progress.done(step, studies, warning);
+  else out.studies.push(...studies);
 }
 
 function withDate(q: DicomDict, value: string): DicomDict {
@@ -179,8 +184,7 @@ export async function enumerateStudies(
         total.queries++;
         const first = await finder.find(withDate(q, ''), cap);
         if (!first.truncated) {
-          total.studies.push(...first.studies);
-          await progress?.done(step, first.studies);
+          await answered(total, progress, step, first.studies);
           continue;
         }
         await progress?.split(step);
@@ -192,13 +196,10 @@ export async function enumerateStudies(
       total.queries++;
       const outside = (s: SourceStudy) => !VALID_DAY.test(s.studyDate) || s.studyDate < root.from || s.studyDate > root.to;
       const sweep = await finder.find(withDate(q, ''), null, outside);
-      const undated = sweep.studies.filter(outside);
-      total.studies.push(...undated);
       const warning = sweep.truncated
         ? 'the source cut short its answer to a query without StudyDate (its own result limit): studies without a StudyDate may be missing'
         : undefined;
-      if (warning) total.warnings.push(warning);
-      await progress?.done(`${k}:sweep`, undated, warning);
+      await answered(total, progress, `${k}:sweep`, sweep.studies.filter(outside), warning);
     }
   }
   return total;
