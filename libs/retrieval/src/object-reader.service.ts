@@ -2,8 +2,6 @@ import { LocationRepository, LocationStatus, type RetrievableInstance } from '#v
 import {
   type ObjectStat,
   type PooledBytes,
-  sha256InPlace,
-  sha256Of,
   STORAGE_REGISTRY,
   StorageNotFoundError,
   type StorageRegistry,
@@ -97,52 +95,21 @@ export class ObjectReaderService implements OnApplicationBootstrap {
   /**
    * The whole object (Part 10 file as stored) in one buffer, verified (size and SHA-256) before
    * it is returned: nothing of a corrupt object ever reaches the caller. For objects that fit in
-   * memory (callers bound the size and how many are held at once). On a filesystem tier this is
-   * one open, one fstat and one read; the SHA-256 runs on the thread pool, off the event loop.
-   */
-  async readWhole(inst: RetrievableInstance): Promise<Buffer> {
-    const { loc, storage } = this.readable(inst);
-    let bytes: Buffer;
-    try {
-      if (storage.readWhole) {
-        const got = await storage.readWhole(loc.objectKey, loc.sizeBytes);
-        if (!Buffer.isBuffer(got)) throw await this.wrongSize(inst, got.size);
-        bytes = got;
-      } else {
-        // No fast path (e.g. S3): the verified stream, collected (it fails on a mismatch itself).
-        const chunks: Buffer[] = [];
-        for await (const chunk of await this.open(inst)) chunks.push(chunk as Buffer);
-        return Buffer.concat(chunks);
-      }
-    } catch (e) {
-      if (!(e instanceof StorageNotFoundError)) throw e;
-      const moved = await this.relocated(inst);
-      if (moved) return this.readWhole(moved);
-      throw await this.missing(inst, e);
-    }
-    let sha256: string;
-    const hashed = await sha256Of(bytes);
-    if (hashed) ({ bytes, sha256 } = hashed);
-    else {
-      // The hashing thread failed (and took the bytes with it): read again, hash here.
-      const again = await storage.readWhole!(loc.objectKey, loc.sizeBytes).catch(() => undefined);
-      if (!Buffer.isBuffer(again)) throw new Error(`cannot verify ${inst.sopIuid}: hashing thread failed and the object could not be read again`);
-      bytes = again;
-      sha256 = sha256InPlace(bytes);
-    }
-    if (sha256 !== loc.sha256) throw await this.wrongDigest(inst, bytes.length, sha256);
-    return bytes;
-  }
-
-  /**
-   * As `readWhole`, but the bytes may sit in pooled memory that is reused once the caller calls
-   * `release()`: call it when nothing refers to the bytes any more (for a socket, in the write's
-   * callback), never before; an error path may skip it (the memory is then not reused). On a
-   * filesystem tier the read and the SHA-256 both run on a hashing thread.
+   * memory (callers bound the size and how many are held at once). On a filesystem tier a hashing
+   * thread opens the file, checks its size, reads it and hashes it (`readWholeHashed`), and the
+   * bytes sit in pooled memory that is reused once the caller calls `release()`: call it when
+   * nothing refers to the bytes any more (for a socket, in the write's callback), never before; an
+   * error path may skip it (the memory is then not reused). Other backends (S3): the verified
+   * stream, collected.
    */
   async readVerified(inst: RetrievableInstance): Promise<VerifiedBytes> {
     const { loc, storage } = this.readable(inst);
-    if (!storage.readWholeHashed) return { bytes: await this.readWhole(inst), release: () => undefined };
+    if (!storage.readWholeHashed) {
+      // The verified stream fails on a mismatch itself (and follows a moved copy).
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.open(inst)) chunks.push(chunk as Buffer);
+      return { bytes: Buffer.concat(chunks), release: () => undefined };
+    }
     let got: PooledBytes | ObjectStat;
     try {
       got = await storage.readWholeHashed(loc.objectKey, loc.sizeBytes);

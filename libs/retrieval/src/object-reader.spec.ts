@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sha256Of } from '#vna/storage';
 import { DigestCheck, ObjectReaderService, ObjectUnavailableError } from './object-reader.service.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -51,27 +50,27 @@ async function put(data: Buffer, recorded: { size?: number; sha256?: string } = 
   };
 }
 
-describe('ObjectReaderService.readWhole', () => {
+describe('ObjectReaderService.readVerified', () => {
   it.each([100, 200 * 1024, 3 * 1024 * 1024])('returns the exact bytes of a %i-byte object', async (n) => {
     const data = randomBytes(n);
-    expect((await reader.readWhole(await put(data))).equals(data)).toBe(true);
+    expect((await reader.readVerified(await put(data))).bytes.equals(data)).toBe(true);
     expect(marked).toEqual([]);
   });
 
   it('a digest mismatch is an error (no bytes returned), marked CORRUPT', async () => {
     const data = randomBytes(300 * 1024);
     const inst = await put(data, { sha256: sha256(randomBytes(10)) });
-    await expect(reader.readWhole(inst)).rejects.toMatchObject({ reason: 'corrupt' });
+    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'corrupt' });
     expect(marked).toEqual([{ id: 'L1', status: LocationStatus.Corrupt }]);
   });
 
   it('a size mismatch is CORRUPT without reading; an absent object MISSING; no location: no-location', async () => {
     const inst = await put(randomBytes(1000), { size: 999 });
-    await expect(reader.readWhole(inst)).rejects.toMatchObject({ reason: 'corrupt' });
+    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'corrupt' });
     await rm(join(base, KEY));
-    await expect(reader.readWhole(inst)).rejects.toMatchObject({ reason: 'missing' });
+    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'missing' });
     expect(marked.map((m) => m.status)).toEqual([LocationStatus.Corrupt, LocationStatus.Missing]);
-    await expect(reader.readWhole({ ...inst, location: null })).rejects.toBeInstanceOf(ObjectUnavailableError);
+    await expect(reader.readVerified({ ...inst, location: null })).rejects.toBeInstanceOf(ObjectUnavailableError);
   });
 });
 
@@ -84,14 +83,14 @@ describe('ObjectReaderService after a tier move', () => {
     await writeFile(join(base, movedKey), data);
     await rm(join(base, KEY));
     current = { ...inst.location!, id: 'L2', objectKey: movedKey };
-    expect((await reader.readWhole(inst)).equals(data)).toBe(true);
+    expect((await reader.readVerified(inst)).bytes.equals(data)).toBe(true);
     const streamed: Buffer[] = [];
     for await (const c of await reader.open(inst)) streamed.push(c as Buffer);
     expect(Buffer.concat(streamed).equals(data)).toBe(true);
     expect(marked).toEqual([]);
     // The current copy missing too: MISSING, marked once, on the current copy.
     await rm(join(base, movedKey));
-    await expect(reader.readWhole(inst)).rejects.toMatchObject({ reason: 'missing' });
+    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'missing' });
     expect(marked).toEqual([{ id: 'L2', status: LocationStatus.Missing }]);
   });
 });
@@ -125,19 +124,23 @@ describe('DigestCheck', () => {
     expect(received).toBeLessThan(data.length);
   });
 
-  it('sha256Of agrees with createHash on and off the event loop, and hands back the same bytes', async () => {
-    for (const n of [0, 1000, 200 * 1024, 1024 * 1024]) {
-      const b = Buffer.allocUnsafe(n);
-      randomBytes(n).copy(b);
-      const expected = sha256(b);
-      const copy = Buffer.from(b);
-      const r = await sha256Of(b);
-      expect(r?.sha256).toBe(expected);
-      expect(r?.bytes.equals(copy)).toBe(true);
-    }
-    // Several at once (a pool of threads, answers matched to their jobs).
-    const many = Array.from({ length: 12 }, (_, i) => Buffer.alloc(300 * 1024 + i, i));
-    const sums = many.map((b) => sha256(b));
-    expect((await Promise.all(many.map((b) => sha256Of(b)))).map((r) => r?.sha256)).toEqual(sums);
+  it('readWholeHashed agrees with createHash and hands back the same bytes; several at once, each answer matched to its read', async () => {
+    const sizes = [0, 1000, 200 * 1024, 1024 * 1024, ...Array.from({ length: 12 }, (_, i) => 300 * 1024 + i)];
+    const objects = await Promise.all(
+      sizes.map(async (n, i) => {
+        const key = `ab/cd/9.9/${i}/x.dcm`;
+        const data = randomBytes(n);
+        await mkdir(join(base, `ab/cd/9.9/${i}`), { recursive: true });
+        await writeFile(join(base, key), data);
+        return { key, data };
+      }),
+    );
+    const got = await Promise.all(objects.map((o) => storage.readWholeHashed(o.key, o.data.length)));
+    got.forEach((r, i) => {
+      if (!('bytes' in r)) throw new Error(`object ${i}: size ${r.size}`);
+      expect(r.sha256).toBe(sha256(objects[i]!.data));
+      expect(r.bytes.equals(objects[i]!.data)).toBe(true);
+      r.release();
+    });
   });
 });

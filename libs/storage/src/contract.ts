@@ -70,15 +70,11 @@ export interface StorageBackend {
   /** Size of an object, or null if absent. */
   stat(key: string): Promise<ObjectStat | null>;
   /**
-   * Optional fast path for small objects: the whole object in one buffer (one open, one size
-   * check, one read) when its size is `expectedSize`; `{ size }` without reading when its size
-   * differs. Rejects NotFound if absent. Backends without it are read through `stat` + `read`.
-   */
-  readWhole?(key: string, expectedSize: number): Promise<Buffer | ObjectStat>;
-  /**
-   * Optional faster form of `readWhole` for retrieval: the object read into pooled memory and
-   * hashed off the event loop, with its SHA-256 (the caller compares it with the recorded one).
-   * The caller must `release()` the memory once nothing refers to the bytes any more.
+   * Optional fast path for small objects (retrieval): the whole object read into pooled memory and
+   * hashed off the event loop, with its SHA-256 (the caller compares it with the recorded one),
+   * when its size is `expectedSize`; `{ size }` without reading when its size differs. Rejects
+   * NotFound if absent. The caller must `release()` the memory once nothing refers to the bytes
+   * any more. Backends without it are read through `stat` + `read`.
    */
   readWholeHashed?(key: string, expectedSize: number): Promise<PooledBytes | ObjectStat>;
   /**

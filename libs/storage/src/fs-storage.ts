@@ -319,33 +319,6 @@ export class FsStorage implements StorageBackend {
     }
   }
 
-  async readWhole(key: string, expectedSize: number): Promise<Buffer | ObjectStat> {
-    assertValidKey(key);
-    let handle: FileHandle;
-    try {
-      handle = await open(this.keyPath(key), 'r');
-    } catch (err) {
-      if (isMissing(err) || errnoCode(err) === 'EISDIR') throw new StorageNotFoundError(this.id, key);
-      throw err;
-    }
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) throw new StorageNotFoundError(this.id, key);
-      if (info.size !== expectedSize) return { size: info.size };
-      const buf = Buffer.allocUnsafe(expectedSize);
-      let filled = 0;
-      while (filled < expectedSize) {
-        const { bytesRead } = await handle.read(buf, filled, expectedSize - filled, filled);
-        if (bytesRead === 0) return { size: filled }; // shrank since the fstat
-        filled += bytesRead;
-      }
-      return buf;
-    } finally {
-      // Not awaited: the bytes are in memory; a close error changes nothing about them.
-      handle.close().catch((err: unknown) => this.warn(`could not close ${key}`, err));
-    }
-  }
-
   async readWholeHashed(key: string, expectedSize: number): Promise<PooledBytes | ObjectStat> {
     assertValidKey(key);
     let got: PooledBytes | ObjectStat | null;

@@ -1,40 +1,11 @@
 /**
- * SHA-256 off the event loop: a small pool of hashing threads that take a buffer's memory
- * (transferred, not copied) and hand it back with its digest. Retrieval verifies objects with it,
- * tiering its copies.
+ * SHA-256 off the event loop: a small pool of hashing threads that read and hash files. Retrieval
+ * reads its objects through them into pooled memory (readFileHashed), tiering hashes its copies
+ * (sha256OfFile). A buffer's memory can also be hashed there (transferred and handed back); the
+ * pool uses that to start its threads.
  */
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-
-/** Below this size a SHA-256 on the event loop is cheaper than a round trip to a hashing thread. */
-const HASH_OFF_THREAD_MIN = 128 * 1024;
-
-/**
- * SHA-256 of `bytes` (lower-case hex). Large buffers are hashed on a worker thread: the buffer's
- * memory is transferred there and back (no copy), so the event loop only sends and receives a
- * message while the digest runs in parallel with it. The returned `bytes` hold the same bytes and
- * replace the argument, which is detached once handed over. Resolves undefined if the hashing
- * thread failed: the argument's bytes are then gone, and the caller must read the object again.
- */
-export async function sha256Of(bytes: Buffer): Promise<{ bytes: Buffer; sha256: string } | undefined> {
-  if (bytes.length >= HASH_OFF_THREAD_MIN && ownsArrayBuffer(bytes)) {
-    const hashed = await hashWorkers()
-      .hash(bytes.buffer as ArrayBuffer)
-      .catch(() => undefined);
-    return hashed && { bytes: Buffer.from(hashed.buffer), sha256: hashed.sha256 };
-  }
-  return { bytes, sha256: sha256InPlace(bytes) };
-}
-
-/** SHA-256 on the event loop (lower-case hex). */
-export function sha256InPlace(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function ownsArrayBuffer(b: Buffer): boolean {
-  return b.buffer instanceof ArrayBuffer && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
-}
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -130,9 +101,7 @@ class HashWorkers {
     await Promise.all(this.slots.map((slot) => this.hashOn(slot, new ArrayBuffer(64))));
   }
 
-  hash(buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
-    return this.hashOn(this.slot(), buffer);
-  }
+
 
   /** Size and SHA-256 of a file, read and hashed on the thread. Rejects with the errno code set. */
   async hashFile(path: string): Promise<{ size: number; sha256: string }> {

@@ -21,7 +21,7 @@ export {
 export { assertValidKey, assertValidTempKey } from './keys.js';
 export { MAX_HEAD_BYTES } from './meter.js';
 export { STORAGE_REGISTRY } from './tokens.js';
-export { type PooledBytes, readFileHashed, sha256Of, sha256OfFile, sha256InPlace, warmHashing } from './hash-pool.js';
+export { type PooledBytes, readFileHashed, sha256OfFile, warmHashing } from './hash-pool.js';
 export {
   type ArchiveObjectState,
   archiveObjectState,
