@@ -384,40 +384,38 @@ export class WadoService {
     const worker = async () => {
       while (next < instances.length) {
         const k = next++;
-        let inst = instances[k]!;
-        let loc = inst.location;
-        if (!loc) {
-          problems.set(inst.sopIuid, 'no readable copy');
-          continue;
-        }
-        try {
-          this.reader.assertNotOffline(inst);
-        } catch {
-          problems.set(inst.sopIuid, `on offline tier ${loc.storageId}, not marked`);
-          continue;
-        }
-        let stat = await this.storages.get(loc.storageId).stat(loc.objectKey);
-        if (!stat) {
-          // A tier move may have switched the copy and deleted this one since the lookup.
-          const moved = await this.reader.relocated(inst);
-          if (moved?.location) {
-            instances[k] = inst = moved;
-            loc = moved.location;
-            try {
-              this.reader.assertNotOffline(inst);
-            } catch {
-              problems.set(inst.sopIuid, `moved to offline tier ${loc.storageId}, not marked`);
+        // At most twice: a copy found gone may have been switched by a tier move since the lookup.
+        for (let inst = instances[k]!, relocated = false; ; ) {
+          const loc = inst.location;
+          if (!loc) {
+            problems.set(inst.sopIuid, 'no readable copy');
+            break;
+          }
+          try {
+            this.reader.assertNotOffline(inst);
+          } catch {
+            problems.set(inst.sopIuid, `on offline tier ${loc.storageId}, not marked`);
+            break;
+          }
+          const stat = await this.storages.get(loc.storageId).stat(loc.objectKey);
+          if (stat && stat.size === loc.sizeBytes) break;
+          if (!stat && !relocated) {
+            const moved = await this.reader.relocated(inst);
+            if (moved) {
+              instances[k] = inst = moved;
+              relocated = true;
               continue;
             }
-            stat = await this.storages.get(loc.storageId).stat(loc.objectKey);
           }
+          const status = stat ? LocationStatus.Corrupt : LocationStatus.Missing;
+          problems.set(inst.sopIuid, status.toLowerCase());
+          await this.reader.markUnavailable(
+            inst,
+            status,
+            stat ? `size ${stat.size} in storage, ${loc.sizeBytes} recorded` : `object ${loc.objectKey} not found in storage ${loc.storageId}`,
+          );
+          break;
         }
-        if (stat && stat.size === loc.sizeBytes) continue;
-        const status = stat ? LocationStatus.Corrupt : LocationStatus.Missing;
-        const detail = stat ? `size ${stat.size} in storage, ${loc.sizeBytes} recorded` : `object ${loc.objectKey} not found in storage ${loc.storageId}`;
-        problems.set(inst.sopIuid, status.toLowerCase());
-        this.logger.error(`${status} object for ${inst.sopIuid} at ${loc.storageId}:${loc.objectKey}: ${detail}`);
-        await this.locations.markUnreadable(loc.id, status, detail).catch((e) => this.logger.error(`cannot mark location: ${e}`));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, instances.length) }, worker));
