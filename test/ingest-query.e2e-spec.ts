@@ -18,6 +18,7 @@ import {
   storeResponses,
   type StudySpec,
   uid,
+  xxh64,
 } from './support/archive.js';
 
 const STUDIES: StudySpec[] = [
@@ -86,7 +87,7 @@ describe('ingest, index and query', () => {
 
     // Every object on disk: its recorded size and digest, and its data set identical to what was sent.
     const rows = await archive.db.query(
-      `SELECT i.sop_iuid, l.object_key, l.sha256, l.size_bytes FROM instance i JOIN location l ON l.instance_fk = i.id WHERE l.status = 'OK'`,
+      `SELECT i.sop_iuid, l.object_key, l.sha256, l.xxh64, l.size_bytes FROM instance i JOIN location l ON l.instance_fk = i.id WHERE l.status = 'OK'`,
     );
     expect(rows.rowCount).toBe(TOTAL);
     const byUid = new Map(rows.rows.map((x) => [x.sop_iuid as string, x]));
@@ -95,6 +96,7 @@ describe('ingest, index and query', () => {
       expect(row, f.sopInstanceUid).toBeDefined();
       const stored = readFileSync(path.join(archive.dataDir, 'storage/hot', row.object_key));
       expect(sha256(stored)).toBe(row.sha256);
+      expect(xxh64(stored)).toBe(row.xxh64);
       expect(stored.length).toBe(Number(row.size_bytes));
       expect(sha256(datasetBytes(stored))).toBe(sha256(datasetBytes(readFileSync(f.path))));
       // Object keys come from UIDs, never from patient data.

@@ -23,6 +23,7 @@ import {
   storeResponses,
   tiersEnv,
   uid,
+  xxh64,
 } from './support/archive.js';
 import { canConnect, folderDigests, retrieveOutcome, wadoStudyDigests } from './support/retrieve.js';
 import { api, moveStudy, until } from './support/tiering.js';
@@ -101,9 +102,12 @@ function restoreAreaFiles(a: Archive): string[] {
     .sort();
 }
 
-async function restoredRows(a: Archive, study?: string): Promise<Array<{ status: string; storage_id: string; object_key: string; sha256: string }>> {
+async function restoredRows(
+  a: Archive,
+  study?: string,
+): Promise<Array<{ status: string; storage_id: string; object_key: string; sha256: string; xxh64: string | null }>> {
   const r = await a.db.query(
-    `SELECT l.status, l.storage_id, l.object_key, l.sha256 FROM location l JOIN instance i ON i.id = l.instance_fk
+    `SELECT l.status, l.storage_id, l.object_key, l.sha256, l.xxh64 FROM location l JOIN instance i ON i.id = l.instance_fk
       WHERE l.status IN ('RESTORING', 'RESTORED') ${study ? 'AND i.study_iuid = $1' : ''} ORDER BY l.object_key`,
     study ? [study] : [],
   );
@@ -308,6 +312,7 @@ describe('restores from an offline tier', () => {
     for (const row of rows) {
       const bytes = readFileSync(path.join(archive.dataDir, 'storage/hot', row.object_key));
       expect(sha256(bytes)).toBe(row.sha256);
+      expect(xxh64(bytes)).toBe(row.xxh64);
     }
     // Every file in the restore area is named by a location row (nothing half-written left over).
     const named = (await restoredRows(archive)).map((x) => x.object_key).sort();

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, type GeneratedFile, multipart, run, sha256, storeResponses, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, type GeneratedFile, multipart, run, sha256, storeResponses, uid, xxh64 } from './support/archive.js';
 import { startS3rver, type S3rverHandle } from './support/s3rver.js';
 
 let s3: S3rverHandle;
@@ -53,7 +53,7 @@ describe('S3 hot tier', () => {
     await archive.waitIndexed(4);
 
     const rows = await archive.db.query(
-      `SELECT i.sop_iuid, l.storage_id, l.object_key, l.sha256, l.size_bytes FROM instance i JOIN location l ON l.instance_fk = i.id`,
+      `SELECT i.sop_iuid, l.storage_id, l.object_key, l.sha256, l.xxh64, l.size_bytes FROM instance i JOIN location l ON l.instance_fk = i.id`,
     );
     expect(rows.rowCount).toBe(4);
     sent = files;
@@ -61,6 +61,7 @@ describe('S3 hot tier', () => {
       expect(row.storage_id).toBe('hot');
       const obj = await getObject(`archive/${row.object_key}`);
       expect(sha256(obj)).toBe(row.sha256);
+      expect(xxh64(obj)).toBe(row.xxh64);
       expect(obj.length).toBe(Number(row.size_bytes));
       const sent = files.find((f) => f.sopInstanceUid === row.sop_iuid)!;
       expect(sha256(datasetBytes(obj))).toBe(sha256(datasetBytes(readFileSync(sent.path))));

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, tiersEnv, uid } from './support/archive.js';
+import { Archive, datasetBytes, generateStudies, run, sha256, sleep, storeResponses, tiersEnv, uid, xxh64 } from './support/archive.js';
 import { wadoStudyDigests } from './support/retrieve.js';
 
 const started: Archive[] = [];
@@ -38,7 +38,7 @@ function filesUnder(dir: string): string[] {
 /** Every instance of the study has a newest OK location whose object exists with its recorded digest. */
 async function expectEveryInstanceIntact(a: Archive, study: string, digests: Map<string, string>) {
   const rows = await a.db.query(
-    `SELECT i.sop_iuid, l.storage_id, l.object_key, l.sha256 FROM instance i
+    `SELECT i.sop_iuid, l.storage_id, l.object_key, l.sha256, l.xxh64 FROM instance i
        JOIN LATERAL (SELECT * FROM location WHERE instance_fk = i.id AND status = 'OK' ORDER BY version DESC, id DESC LIMIT 1) l ON true
       WHERE i.study_iuid = $1`,
     [study],
@@ -49,6 +49,8 @@ async function expectEveryInstanceIntact(a: Archive, study: string, digests: Map
     expect(existsSync(file), `${r.sop_iuid} at ${r.storage_id}`).toBe(true);
     const bytes = readFileSync(file);
     expect(sha256(bytes)).toBe(r.sha256);
+    // The moved copy carries the check value that retrieval verifies: it must be the bytes' own.
+    expect(xxh64(bytes)).toBe(r.xxh64);
     expect(sha256(datasetBytes(bytes))).toBe(digests.get(r.sop_iuid));
   }
   return rows.rows as Array<{ storage_id: string }>;

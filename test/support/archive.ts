@@ -2,6 +2,7 @@
  * End-to-end harness: runs the real archive (the built all-in-one app) as a child process against
  * real PostgreSQL and Redis, on free ports, and offers helpers to drive it with dcmtk tools.
  */
+import { xxh64 as xxh64Native } from '@node-rs/xxhash';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -194,6 +195,8 @@ export function run(cmd: string, args: string[], options: { env?: Record<string,
 }
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** XXH64 (seed 0) in 16 hex digits: the check value the archive records beside the SHA-256. */
+export const xxh64 = (b: Buffer) => xxh64Native(b).toString(16).padStart(16, '0');
 
 /** The data set bytes of a Part 10 file (after preamble, DICM and the group 0002 meta). */
 export function datasetBytes(file: Buffer): Buffer {

@@ -9,6 +9,7 @@ import { StudyRestores1796200000000 } from './migrations/1796200000000-StudyRest
 import { MigrationJobs1796300000000 } from './migrations/1796300000000-MigrationJobs.js';
 import { PriorsPrefetchArchiveRestore1796420000000 } from './migrations/1796420000000-PriorsPrefetchArchiveRestore.js';
 import { MigrationEnumerationProgress1796500000000 } from './migrations/1796500000000-MigrationEnumerationProgress.js';
+import { LocationXxh641796600000000 } from './migrations/1796600000000-LocationXxh64.js';
 
 /** Migrations run from this one place, in order, at boot. Never edit a landed migration. */
 export const CATALOG_MIGRATIONS = [
@@ -21,6 +22,7 @@ export const CATALOG_MIGRATIONS = [
   MigrationJobs1796300000000,
   PriorsPrefetchArchiveRestore1796420000000,
   MigrationEnumerationProgress1796500000000,
+  LocationXxh641796600000000,
 ];
 
 export function catalogDataSourceOptions(url: string): DataSourceOptions {

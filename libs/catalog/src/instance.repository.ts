@@ -11,6 +11,8 @@ export interface ReceivedObject {
   transferSyntaxUid: string;
   sizeBytes: number;
   sha256: string;
+  /** XXH64 of the stored bytes (the check value reads verify). */
+  xxh64: string;
   sourceAe: string;
   metadata: Record<string, unknown>;
   instanceNumber: number | null;
@@ -45,11 +47,11 @@ export class InstanceRepository {
            instance_number, num_frames, size_bytes, sha256, source_ae, metadata)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (sop_iuid) DO NOTHING RETURNING id)
-       INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status)
-       SELECT id, $14, $15, $10, $11, $7, $6, $16 FROM ins RETURNING instance_fk AS id`,
+       INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, xxh64, transfer_syntax_uid, version, status)
+       SELECT id, $14, $15, $10, $11, $17, $7, $6, $16 FROM ins RETURNING instance_fk AS id`,
       [obj.sopIuid, obj.sopClassUid, obj.studyIuid, obj.seriesIuid, InstanceStatus.Received, version,
         obj.transferSyntaxUid, obj.instanceNumber, obj.numFrames, obj.sizeBytes, obj.sha256, obj.sourceAe, obj.metadata,
-        obj.storageId, obj.objectKey, LocationStatus.Ok],
+        obj.storageId, obj.objectKey, LocationStatus.Ok, obj.xxh64],
     );
     if (created[0]) return { kind: 'created', instanceId: created[0].id, version };
     // The UID exists: decide under its row lock (identical, conflict, or a new version).
@@ -110,9 +112,9 @@ export class InstanceRepository {
 
   private async insertLocation(tx: EntityManager, instanceId: string, obj: ReceivedObject, version: number) {
     await tx.query(
-      `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [instanceId, obj.storageId, obj.objectKey, obj.sizeBytes, obj.sha256, obj.transferSyntaxUid, version, LocationStatus.Ok],
+      `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, xxh64, transfer_syntax_uid, version, status)
+       VALUES ($1, $2, $3, $4, $5, $9, $6, $7, $8)`,
+      [instanceId, obj.storageId, obj.objectKey, obj.sizeBytes, obj.sha256, obj.transferSyntaxUid, version, LocationStatus.Ok, obj.xxh64],
     );
   }
 

@@ -5,6 +5,17 @@ import type { DataSource } from 'typeorm';
 import { LocationStatus } from './entities/index.js';
 
 /** One instance to retrieve, with its current readable copy. */
+/** A copy retrieval reads, with what it is checked against. */
+export interface RetrievableLocation {
+  id: string;
+  storageId: string;
+  objectKey: string;
+  sizeBytes: number;
+  sha256: string;
+  /** Null on copies recorded before XXH64 was: they are checked by SHA-256. */
+  xxh64: string | null;
+}
+
 export interface RetrievableInstance {
   instanceId: string;
   sopIuid: string;
@@ -14,7 +25,7 @@ export interface RetrievableInstance {
   transferSyntaxUid: string;
   numFrames: number | null;
   /** The location to read; null when no readable copy is recorded (all MISSING/CORRUPT). */
-  location: { id: string; storageId: string; objectKey: string; sizeBytes: number; sha256: string } | null;
+  location: RetrievableLocation | null;
 }
 
 export interface RetrieveScope {
@@ -74,12 +85,12 @@ export class LocationRepository {
     }
     const rows: Array<Record<string, unknown>> = await this.db.query(
       `SELECT i.id, i.sop_iuid, i.sop_class_uid, i.study_iuid, i.series_iuid, i.transfer_syntax_uid, i.num_frames,
-              l.id AS loc_id, l.storage_id, l.object_key, l.size_bytes, l.sha256
+              l.id AS loc_id, l.storage_id, l.object_key, l.size_bytes, l.sha256, l.xxh64
          FROM instance i
          JOIN series se ON se.id = i.series_fk
          JOIN study s ON s.id = se.study_fk
          LEFT JOIN LATERAL (
-           SELECT id, storage_id, object_key, size_bytes, sha256 FROM location
+           SELECT id, storage_id, object_key, size_bytes, sha256, xxh64 FROM location
             WHERE instance_fk = i.id AND ${this.readable} ORDER BY ${PREFERENCE} LIMIT 1
          ) l ON true
         WHERE ${where.join(' AND ')}
@@ -101,6 +112,7 @@ export class LocationRepository {
             objectKey: String(r.object_key),
             sizeBytes: Number(r.size_bytes),
             sha256: String(r.sha256),
+            xxh64: r.xxh64 === null ? null : String(r.xxh64),
           }
         : null,
     }));
@@ -110,14 +122,16 @@ export class LocationRepository {
    * The newest OK location of one instance now (null if none). Retrieval asks when the object it
    * planned to read is gone: a tier move may have switched the instance to a new copy meanwhile.
    */
-  async currentLocation(instanceId: string): Promise<RetrievableInstance['location']> {
-    const rows: Array<{ id: string; storage_id: string; object_key: string; size_bytes: string; sha256: string }> = await this.db.query(
-      `SELECT id, storage_id, object_key, size_bytes, sha256 FROM location
+  async currentLocation(instanceId: string): Promise<RetrievableLocation | null> {
+    const rows: Array<{ id: string; storage_id: string; object_key: string; size_bytes: string; sha256: string; xxh64: string | null }> = await this.db.query(
+      `SELECT id, storage_id, object_key, size_bytes, sha256, xxh64 FROM location
         WHERE instance_fk = $1 AND ${this.readable} ORDER BY ${PREFERENCE} LIMIT 1`,
       [instanceId],
     );
     const r = rows[0];
-    return r ? { id: String(r.id), storageId: r.storage_id, objectKey: r.object_key, sizeBytes: Number(r.size_bytes), sha256: r.sha256 } : null;
+    return r
+      ? { id: String(r.id), storageId: r.storage_id, objectKey: r.object_key, sizeBytes: Number(r.size_bytes), sha256: r.sha256, xxh64: r.xxh64 }
+      : null;
   }
 
   /** Instance metadata (DICOM JSON without bulk data) for a scope, from the index only. */

@@ -162,7 +162,7 @@ export class IngestService {
       outcome = await this.instances.recordReceived(
         {
           sopIuid: sopInstanceUid, sopClassUid, studyIuid: studyUid, seriesIuid: seriesUid,
-          transferSyntaxUid: header.transferSyntaxUid, sizeBytes: temp.size, sha256: temp.sha256,
+          transferSyntaxUid: header.transferSyntaxUid, sizeBytes: temp.size, sha256: temp.sha256, xxh64: temp.xxh64,
           sourceAe: input.sourceAe, metadata: this.metadataOf(ds, header.hasPixelData, header.transferSyntaxUid),
           instanceNumber: int(ds, Tag.InstanceNumber), numFrames: int(ds, Tag.NumberOfFrames),
           storageId: this.hot.id, objectKey: key,

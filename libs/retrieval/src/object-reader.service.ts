@@ -1,11 +1,13 @@
-import { LocationRepository, LocationStatus, type RetrievableInstance } from '#vna/catalog';
+import { LocationRepository, LocationStatus, type RetrievableInstance, type RetrievableLocation } from '#vna/catalog';
 import {
+  type CheckAlgorithm,
   type ObjectStat,
   type PooledBytes,
   STORAGE_REGISTRY,
   StorageNotFoundError,
   type StorageRegistry,
   warmHashing,
+  Xxh64Hash,
 } from '#vna/storage';
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
@@ -31,10 +33,23 @@ export interface VerifiedBytes {
   release(): void;
 }
 
+/** What a copy is checked against when read: its XXH64 where recorded (ten times cheaper), else its SHA-256. */
+export interface ReadCheck {
+  algorithm: CheckAlgorithm;
+  expected: string;
+}
+
+export function readCheckOf(loc: Pick<RetrievableLocation, 'sha256' | 'xxh64'>): ReadCheck {
+  return loc.xxh64 ? { algorithm: 'xxh64', expected: loc.xxh64 } : { algorithm: 'sha256', expected: loc.sha256 };
+}
+
+const ALGORITHM_NAME: Record<CheckAlgorithm, string> = { xxh64: 'XXH64', sha256: 'SHA-256' };
+
 /**
- * Opens stored objects for retrieval. Every stream is checked against the recorded size and
- * SHA-256 as it flows: a mismatch errors the stream at its end (the caller must abort what it was
- * sending, never complete it) and marks the location CORRUPT; an absent object is MISSING.
+ * Opens stored objects for retrieval. Every byte served is checked against the recorded size and
+ * check value (XXH64, or SHA-256 for copies recorded without one) as it flows: a mismatch errors
+ * the stream at its end (the caller must abort what it was sending, never complete it) and marks
+ * the location CORRUPT; an absent object is MISSING.
  */
 @Injectable()
 export class ObjectReaderService implements OnApplicationBootstrap {
@@ -87,13 +102,14 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       if (moved) return this.open(moved);
       throw await this.missing(inst, e);
     }
-    const verify = new DigestCheck(loc.sizeBytes, loc.sha256, (actual) => this.wrongDigest(inst, actual.size, actual.sha256));
+    const check = readCheckOf(loc);
+    const verify = new DigestCheck(loc.sizeBytes, check, (actual) => this.wrongDigest(inst, actual.size, check.algorithm, actual.digest));
     stream.on('error', (e) => verify.destroy(e));
     return stream.pipe(verify);
   }
 
   /**
-   * The whole object (Part 10 file as stored) in one buffer, verified (size and SHA-256) before
+   * The whole object (Part 10 file as stored) in one buffer, verified (size and check value) before
    * it is returned: nothing of a corrupt object ever reaches the caller. For objects that fit in
    * memory (callers bound the size and how many are held at once). On a filesystem tier a hashing
    * thread opens the file, checks its size, reads it and hashes it (`readWholeHashed`), and the
@@ -110,9 +126,10 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       for await (const chunk of await this.open(inst)) chunks.push(chunk as Buffer);
       return { bytes: Buffer.concat(chunks), release: () => undefined };
     }
+    const check = readCheckOf(loc);
     let got: PooledBytes | ObjectStat;
     try {
-      got = await storage.readWholeHashed(loc.objectKey, loc.sizeBytes);
+      got = await storage.readWholeHashed(loc.objectKey, loc.sizeBytes, check.algorithm);
     } catch (e) {
       if (!(e instanceof StorageNotFoundError)) throw e;
       const moved = await this.relocated(inst);
@@ -120,9 +137,9 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       throw await this.missing(inst, e);
     }
     if (!('bytes' in got)) throw await this.wrongSize(inst, got.size);
-    if (got.sha256 !== loc.sha256) {
+    if (got.digest !== check.expected) {
       got.release();
-      throw await this.wrongDigest(inst, loc.sizeBytes, got.sha256);
+      throw await this.wrongDigest(inst, loc.sizeBytes, check.algorithm, got.digest);
     }
     return { bytes: got.bytes, release: got.release };
   }
@@ -144,9 +161,10 @@ export class ObjectReaderService implements OnApplicationBootstrap {
     return new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} has the wrong size`);
   }
 
-  private async wrongDigest(inst: RetrievableInstance, size: number, sha256: string): Promise<ObjectUnavailableError> {
+  private async wrongDigest(inst: RetrievableInstance, size: number, algorithm: CheckAlgorithm, digest: string): Promise<ObjectUnavailableError> {
     const loc = inst.location!;
-    const detail = `read ${size} bytes with SHA-256 ${sha256}; recorded ${loc.sizeBytes} bytes, ${loc.sha256}`;
+    const recorded = algorithm === 'xxh64' ? `${ALGORITHM_NAME.xxh64} ${loc.xxh64} (SHA-256 ${loc.sha256})` : `${ALGORITHM_NAME.sha256} ${loc.sha256}`;
+    const detail = `read ${size} bytes with ${ALGORITHM_NAME[algorithm]} ${digest}; recorded ${loc.sizeBytes} bytes, ${recorded}`;
     await this.markUnavailable(inst, LocationStatus.Corrupt, detail);
     return new ObjectUnavailableError(inst.sopIuid, 'corrupt', `stored object of ${inst.sopIuid} is corrupt: ${detail}`);
   }
@@ -168,22 +186,28 @@ export class ObjectReaderService implements OnApplicationBootstrap {
 }
 
 /**
- * Pass-through that hashes what flows and, at the end, fails unless size and SHA-256 are the
- * expected ones. `onMismatch` records the problem and returns the error the stream fails with.
+ * Pass-through that hashes what flows and, at the end, fails unless size and digest (`check`) are
+ * the expected ones. `onMismatch` records the problem and returns the error the stream fails with.
  * The last chunk is held back until the digest checks out: a consumer never receives the
  * complete bytes of an object whose digest is wrong (it gets an error instead of the last chunk).
  */
 export class DigestCheck extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash: { update(chunk: Buffer): unknown; hex(): string };
   private size = 0;
   private held: Buffer | undefined;
 
   constructor(
     private readonly expectedSize: number,
-    private readonly expectedSha256: string,
-    private readonly onMismatch: (actual: { size: number; sha256: string }) => Promise<Error>,
+    private readonly check: ReadCheck,
+    private readonly onMismatch: (actual: { size: number; digest: string }) => Promise<Error>,
   ) {
     super();
+    if (check.algorithm === 'xxh64') {
+      this.hash = new Xxh64Hash();
+    } else {
+      const sha = createHash('sha256');
+      this.hash = { update: (chunk) => sha.update(chunk), hex: () => sha.digest('hex') };
+    }
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
@@ -195,11 +219,11 @@ export class DigestCheck extends Transform {
   }
 
   override _flush(cb: TransformCallback) {
-    const sha256 = this.hash.digest('hex');
+    const digest = this.hash.hex();
     const last = this.held;
     this.held = undefined;
-    if (this.size === this.expectedSize && sha256 === this.expectedSha256) return cb(null, last);
-    void this.onMismatch({ size: this.size, sha256 }).then(
+    if (this.size === this.expectedSize && digest === this.check.expected) return cb(null, last);
+    void this.onMismatch({ size: this.size, digest }).then(
       (e) => cb(e),
       (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
     );

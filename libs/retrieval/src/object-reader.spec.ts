@@ -1,6 +1,6 @@
 /** ObjectReaderService: verified whole-object reads and the held-back last chunk of verified streams. */
 import { LocationStatus, type LocationRepository, type RetrievableInstance } from '#vna/catalog';
-import { FsStorage, type StorageRegistry } from '#vna/storage';
+import { FsStorage, type StorageRegistry, xxh64Hex } from '#vna/storage';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,8 @@ afterEach(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-async function put(data: Buffer, recorded: { size?: number; sha256?: string } = {}): Promise<RetrievableInstance> {
+/** Stores `data` and returns its instance; `recorded` overrides what the catalogue says (xxh64 null: a copy recorded before XXH64). */
+async function put(data: Buffer, recorded: { size?: number; sha256?: string; xxh64?: string | null } = {}): Promise<RetrievableInstance> {
   await mkdir(join(base, 'ab/cd/1.2/3.4'), { recursive: true });
   await writeFile(join(base, KEY), data);
   return {
@@ -46,7 +47,14 @@ async function put(data: Buffer, recorded: { size?: number; sha256?: string } = 
     seriesIuid: '3.4',
     transferSyntaxUid: '1.2.840.10008.1.2.1',
     numFrames: 1,
-    location: { id: 'L1', storageId: 'hot', objectKey: KEY, sizeBytes: recorded.size ?? data.length, sha256: recorded.sha256 ?? sha256(data) },
+    location: {
+      id: 'L1',
+      storageId: 'hot',
+      objectKey: KEY,
+      sizeBytes: recorded.size ?? data.length,
+      sha256: recorded.sha256 ?? sha256(data),
+      xxh64: recorded.xxh64 === undefined ? xxh64Hex(data) : recorded.xxh64,
+    },
   };
 }
 
@@ -57,11 +65,38 @@ describe('ObjectReaderService.readVerified', () => {
     expect(marked).toEqual([]);
   });
 
-  it('a digest mismatch is an error (no bytes returned), marked CORRUPT', async () => {
+  it('a copy recorded without XXH64 is checked by SHA-256', async () => {
     const data = randomBytes(300 * 1024);
-    const inst = await put(data, { sha256: sha256(randomBytes(10)) });
-    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'corrupt' });
+    expect((await reader.readVerified(await put(data, { xxh64: null }))).bytes.equals(data)).toBe(true);
+    await expect(reader.readVerified(await put(data, { xxh64: null, sha256: sha256(randomBytes(10)) }))).rejects.toMatchObject({
+      reason: 'corrupt',
+      message: expect.stringContaining('SHA-256'),
+    });
     expect(marked).toEqual([{ id: 'L1', status: LocationStatus.Corrupt }]);
+  });
+
+  it('a copy with XXH64 is checked by it: one flipped bit is CORRUPT (no bytes returned), whole or streamed', async () => {
+    const data = randomBytes(300 * 1024);
+    const inst = await put(data);
+    const flipped = Buffer.from(data);
+    flipped[123_456] ^= 0x10;
+    await writeFile(join(base, KEY), flipped);
+    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'corrupt', message: expect.stringContaining('XXH64') });
+    await expect(
+      (async () => {
+        for await (const _ of await reader.open(inst)) void _;
+      })(),
+    ).rejects.toMatchObject({ reason: 'corrupt' });
+    expect(marked).toEqual([
+      { id: 'L1', status: LocationStatus.Corrupt },
+      { id: 'L1', status: LocationStatus.Corrupt },
+    ]);
+  });
+
+  it('XXH64 alone decides: a wrong recorded XXH64 fails even though the SHA-256 matches', async () => {
+    const data = randomBytes(300 * 1024);
+    const inst = await put(data, { xxh64: xxh64Hex(randomBytes(10)) });
+    await expect(reader.readVerified(inst)).rejects.toMatchObject({ reason: 'corrupt' });
   });
 
   it('a size mismatch is CORRUPT without reading; an absent object MISSING; no location: no-location', async () => {
@@ -104,7 +139,7 @@ describe('DigestCheck', () => {
 
   it('passes every byte through when size and digest match', async () => {
     const data = randomBytes(100_000);
-    const check = new DigestCheck(data.length, sha256(data), async () => new Error('unexpected'));
+    const check = new DigestCheck(data.length, { algorithm: 'sha256', expected: sha256(data) }, async () => new Error('unexpected'));
     const got: Buffer[] = [];
     for await (const c of Readable.from(chunks(data, 7000)).pipe(check)) got.push(c as Buffer);
     expect(Buffer.concat(got).equals(data)).toBe(true);
@@ -114,7 +149,7 @@ describe('DigestCheck', () => {
     const data = randomBytes(100_000);
     const altered = Buffer.from(data);
     altered[altered.length - 10] ^= 1;
-    const check = new DigestCheck(data.length, sha256(data), async () => new Error('digest mismatch'));
+    const check = new DigestCheck(data.length, { algorithm: 'xxh64', expected: xxh64Hex(data) }, async () => new Error('digest mismatch'));
     let received = 0;
     await expect(
       (async () => {
@@ -124,7 +159,7 @@ describe('DigestCheck', () => {
     expect(received).toBeLessThan(data.length);
   });
 
-  it('readWholeHashed agrees with createHash and hands back the same bytes; several at once, each answer matched to its read', async () => {
+  it.each(['sha256', 'xxh64'] as const)('readWholeHashed (%s) agrees with the hash on the event loop and hands back the same bytes; several at once, each answer matched to its read', async (algorithm) => {
     const sizes = [0, 1000, 200 * 1024, 1024 * 1024, ...Array.from({ length: 12 }, (_, i) => 300 * 1024 + i)];
     const objects = await Promise.all(
       sizes.map(async (n, i) => {
@@ -135,10 +170,10 @@ describe('DigestCheck', () => {
         return { key, data };
       }),
     );
-    const got = await Promise.all(objects.map((o) => storage.readWholeHashed(o.key, o.data.length)));
+    const got = await Promise.all(objects.map((o) => storage.readWholeHashed(o.key, o.data.length, algorithm)));
     got.forEach((r, i) => {
       if (!('bytes' in r)) throw new Error(`object ${i}: size ${r.size}`);
-      expect(r.sha256).toBe(sha256(objects[i]!.data));
+      expect(r.digest).toBe(algorithm === 'xxh64' ? xxh64Hex(objects[i]!.data) : sha256(objects[i]!.data));
       expect(r.bytes.equals(objects[i]!.data)).toBe(true);
       r.release();
     });

@@ -8,6 +8,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { PooledBytes } from './hash-pool.js';
+import type { CheckAlgorithm } from './xxh64.js';
 import type { ArchiveObjectState, ArchiveRestoreRequest, RestoreRequestOutcome } from './s3-restore.js';
 
 export type StorageKind = 'fs' | 's3';
@@ -18,6 +19,8 @@ export interface TempObject {
   readonly size: number;
   /** Lower-case hex SHA-256 of the bytes written. */
   readonly sha256: string;
+  /** XXH64 of the bytes written (16 lower-case hex digits): what reads are checked against. */
+  readonly xxh64: string;
   /**
    * The first bytes written (up to `headBytes` of WriteOptions), kept in memory so the caller can
    * parse the DICOM header without reading the object back.
@@ -71,12 +74,12 @@ export interface StorageBackend {
   stat(key: string): Promise<ObjectStat | null>;
   /**
    * Optional fast path for small objects (retrieval): the whole object read into pooled memory and
-   * hashed off the event loop, with its SHA-256 (the caller compares it with the recorded one),
-   * when its size is `expectedSize`; `{ size }` without reading when its size differs. Rejects
-   * NotFound if absent. The caller must `release()` the memory once nothing refers to the bytes
-   * any more. Backends without it are read through `stat` + `read`.
+   * hashed off the event loop with `check` (the caller compares the digest with the recorded
+   * one), when its size is `expectedSize`; `{ size }` without reading when its size differs.
+   * Rejects NotFound if absent. The caller must `release()` the memory once nothing refers to the
+   * bytes any more. Backends without it are read through `stat` + `read`.
    */
-  readWholeHashed?(key: string, expectedSize: number): Promise<PooledBytes | ObjectStat>;
+  readWholeHashed?(key: string, expectedSize: number, check: CheckAlgorithm): Promise<PooledBytes | ObjectStat>;
   /**
    * Optional fast path for copying an object of another backend into a temporary object of this
    * one (a tier move between two filesystems): the bytes never pass through the event loop

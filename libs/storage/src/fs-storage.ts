@@ -36,6 +36,7 @@ import {
 } from './keys.js';
 import { type PooledBytes, readFileHashed, sha256OfFile } from './hash-pool.js';
 import { ByteMeter, checkWriteOptions, chunkToBuffer, discard } from './meter.js';
+import type { CheckAlgorithm } from './xxh64.js';
 
 export interface FsStorageOptions {
   logger?: StorageLogger;
@@ -319,11 +320,11 @@ export class FsStorage implements StorageBackend {
     }
   }
 
-  async readWholeHashed(key: string, expectedSize: number): Promise<PooledBytes | ObjectStat> {
+  async readWholeHashed(key: string, expectedSize: number, check: CheckAlgorithm): Promise<PooledBytes | ObjectStat> {
     assertValidKey(key);
     let got: PooledBytes | ObjectStat | null;
     try {
-      got = await readFileHashed(this.keyPath(key), expectedSize);
+      got = await readFileHashed(this.keyPath(key), expectedSize, check);
     } catch (err) {
       if (isMissing(err) || errnoCode(err) === 'EISDIR') throw new StorageNotFoundError(this.id, key);
       throw err;

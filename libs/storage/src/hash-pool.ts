@@ -1,15 +1,18 @@
 /**
- * SHA-256 off the event loop: a small pool of hashing threads that read and hash files. Retrieval
- * reads its objects through them into pooled memory (readFileHashed), tiering hashes its copies
+ * Hashing off the event loop: a small pool of hashing threads that read and hash files. Retrieval
+ * reads its objects through them into pooled memory and checks them there (readFileHashed, with
+ * the recorded XXH64, or SHA-256 where none is recorded), tiering hashes its copies with SHA-256
  * (sha256OfFile). A buffer's memory can also be hashed there (transferred and handed back); the
  * pool uses that to start its threads.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type CheckAlgorithm, XXHASH_MODULE } from './xxh64.js';
 
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const { xxh64 } = require(workerData.xxhashModule);
 const { openSync, readSync, closeSync, fstatSync } = require('node:fs');
 const chunk = Buffer.allocUnsafe(1024 * 1024);
 function hashFile(path) {
@@ -29,8 +32,9 @@ function hashFile(path) {
   }
 }
 // Reads the whole file into the shared memory it was given (the file must be \`size\` bytes) and
-// hashes it there: the event loop sends a path and gets back a digest, never touching the bytes.
-function readInto(path, shared, size) {
+// hashes it there (\`check\`: xxh64 or sha256): the event loop sends a path and gets back a
+// digest, never touching the bytes.
+function readInto(path, shared, size, check) {
   const fd = openSync(path, 'r');
   try {
     const info = fstatSync(fd);
@@ -43,15 +47,18 @@ function readInto(path, shared, size) {
       if (n === 0) return { size: filled };
       filled += n;
     }
-    return { size, sha256: createHash('sha256').update(view).digest('hex') };
+    const digest = check === 'xxh64'
+      ? xxh64(view).toString(16).padStart(16, '0')
+      : createHash('sha256').update(view).digest('hex');
+    return { size, digest };
   } finally {
     closeSync(fd);
   }
 }
-parentPort.on('message', ({ id, buffer, path, shared, size }) => {
+parentPort.on('message', ({ id, buffer, path, shared, size, check }) => {
   if (shared !== undefined) {
     try {
-      parentPort.postMessage({ id, read: readInto(path, shared, size) });
+      parentPort.postMessage({ id, read: readInto(path, shared, size, check) });
     } catch (e) {
       parentPort.postMessage({ id, fileError: { code: e && e.code, message: String(e && e.message) } });
     }
@@ -72,9 +79,16 @@ parentPort.on('message', ({ id, buffer, path, shared, size }) => {
 
 type WorkerReply =
   | { id: number; buffer: ArrayBuffer; sha256: string }
-  | { id: number; read: { size: number; sha256?: string; notFile?: boolean } }
+  | { id: number; read: ReadReply }
   | { id: number; file: { size: number; sha256: string } }
   | { id: number; fileError: { code?: string; message: string } };
+
+/** What a thread answers to a whole-file read: `digest` only when the file had the expected size. */
+interface ReadReply {
+  size: number;
+  digest?: string;
+  notFile?: boolean;
+}
 
 interface HashSlot {
   worker: Worker;
@@ -112,8 +126,8 @@ class HashWorkers {
   }
 
   /** Read a file of `size` bytes into `shared` and hash it, on the thread. Rejects with the errno code set. */
-  async readInto(path: string, shared: SharedArrayBuffer, size: number): Promise<{ size: number; sha256?: string; notFile?: boolean }> {
-    const reply = await this.post(this.slot(), { path, shared, size });
+  async readInto(path: string, shared: SharedArrayBuffer, size: number, check: CheckAlgorithm): Promise<ReadReply> {
+    const reply = await this.post(this.slot(), { path, shared, size, check });
     if ('read' in reply) return reply.read;
     if ('fileError' in reply) throw Object.assign(new Error(reply.fileError.message), { code: reply.fileError.code });
     throw new Error('BUG: hashing thread answered a read with something else');
@@ -125,7 +139,10 @@ class HashWorkers {
     throw new Error('BUG: hashing thread answered a buffer hash without the buffer');
   }
 
-  private post(slot: HashSlot, message: { buffer?: ArrayBuffer; path?: string; shared?: SharedArrayBuffer; size?: number }, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+  private post(
+    slot: HashSlot,
+    message: { buffer?: ArrayBuffer; path?: string; shared?: SharedArrayBuffer; size?: number; check?: CheckAlgorithm },
+    transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.jobs.set(id, { slot, resolve, reject });
@@ -156,7 +173,7 @@ class HashWorkers {
   }
 
   private startSlot(): HashSlot {
-    const slot: HashSlot = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: 0 };
+    const slot: HashSlot = { worker: new Worker(WORKER_SOURCE, { eval: true, workerData: { xxhashModule: XXHASH_MODULE } }), pending: 0 };
     slot.worker.unref();
     slot.worker.on('message', (m: WorkerReply) => this.settle(m.id)?.resolve(m));
     const fail = (e: Error) => {
@@ -237,30 +254,35 @@ const POOL_MAX_BYTES = 64 * 1024 * 1024;
 let slabs: SharedSlabs | undefined;
 
 /**
- * Bytes of a whole object read into pooled memory, with their SHA-256. `release()` hands the
+ * Bytes of a whole object read into pooled memory, with their digest (of the algorithm asked
+ * for, lower-case hex). `release()` hands the
  * memory back for reuse: call it once nothing refers to `bytes` any more (for a socket: in the
  * write's callback, when the kernel has the bytes), never before. Calling it twice is harmless;
  * not calling it only costs the reuse.
  */
 export interface PooledBytes {
   bytes: Buffer;
-  sha256: string;
+  digest: string;
   release(): void;
 }
 
 /**
- * Read a whole file of `expectedSize` bytes into pooled memory and hash it, both on a hashing
- * thread: the event loop neither reads nor hashes nor allocates. Resolves `{ size }` when the
+ * Read a whole file of `expectedSize` bytes into pooled memory and hash it (`check`), both on a
+ * hashing thread: the event loop neither reads nor hashes nor allocates. Resolves `{ size }` when the
  * file has another size (nothing read), `null` when the path is not a regular file. Rejects like
  * fs does (`code` ENOENT for a missing file), or if the thread failed.
  */
-export async function readFileHashed(path: string, expectedSize: number): Promise<PooledBytes | { size: number } | null> {
+export async function readFileHashed(
+  path: string,
+  expectedSize: number,
+  check: CheckAlgorithm,
+): Promise<PooledBytes | { size: number } | null> {
   slabs ??= new SharedSlabs(POOL_MAX_BYTES);
   const pool = slabs;
   const shared = pool.take(Math.max(1, expectedSize));
-  let got: { size: number; sha256?: string; notFile?: boolean };
+  let got: ReadReply;
   try {
-    got = await hashWorkers().readInto(path, shared, expectedSize);
+    got = await hashWorkers().readInto(path, shared, expectedSize, check);
   } catch (e) {
     // A failed thread may have stopped in the middle of writing: this memory is not reused.
     if ((e as NodeJS.ErrnoException).code) pool.give(shared);
@@ -270,14 +292,14 @@ export async function readFileHashed(path: string, expectedSize: number): Promis
     pool.give(shared);
     return null;
   }
-  if (got.sha256 === undefined) {
+  if (got.digest === undefined) {
     pool.give(shared);
     return { size: got.size };
   }
   let released = false;
   return {
     bytes: Buffer.from(shared, 0, expectedSize),
-    sha256: got.sha256,
+    digest: got.digest,
     release: () => {
       if (released) return;
       released = true;

@@ -34,3 +34,4 @@ export {
   type S3RestoreRetrieval,
 } from './s3-restore.js';
 export { type Digest, objectDigest, streamDigest } from './digest.js';
+export { type CheckAlgorithm, xxh64Hex, Xxh64Hash } from './xxh64.js';

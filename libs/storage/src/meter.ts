@@ -1,13 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ByteInspector, TempObject, WriteOptions } from './contract.js';
+import { Xxh64Hash } from './xxh64.js';
 
 /** Upper bound for `WriteOptions.headBytes` (the head is kept in memory). */
 export const MAX_HEAD_BYTES = 64 * 1024 * 1024;
 
-/** Computes size and SHA-256 of bytes passing through, and keeps a copy of the first bytes. */
+/** Computes size, SHA-256 and XXH64 of bytes passing through, and keeps a copy of the first bytes. */
 export class ByteMeter {
   private readonly hash: Hash = createHash('sha256');
+  private readonly check = new Xxh64Hash();
   private readonly head: Buffer;
   private headLength = 0;
   private total = 0;
@@ -22,6 +24,7 @@ export class ByteMeter {
 
   update(chunk: Buffer): void {
     this.hash.update(chunk);
+    this.check.update(chunk);
     this.total += chunk.length;
     if (this.headLength < this.head.length) {
       this.headLength += chunk.copy(this.head, this.headLength, 0);
@@ -33,6 +36,7 @@ export class ByteMeter {
       tempKey,
       size: this.total,
       sha256: this.hash.digest('hex'),
+      xxh64: this.check.hex(),
       head: Buffer.from(this.head.subarray(0, this.headLength)),
     };
   }

@@ -17,6 +17,7 @@ import {
   StorageNotFoundError,
 } from './contract.js';
 import { createStorage } from './registry.js';
+import { xxh64Hex } from './xxh64.js';
 
 const MiB = 1024 * 1024;
 const TEMP_KEY = /^\.tmp\/[0-9a-f-]{36}$/;
@@ -169,6 +170,7 @@ describe.each([fsHarness(), s3Harness()])('StorageBackend contract: $name', (har
     expect(temp.tempKey).toMatch(TEMP_KEY);
     expect(temp.size).toBe(data.length);
     expect(temp.sha256).toBe(sha256(data));
+    expect(temp.xxh64).toBe(xxh64Hex(data));
     expect(temp.head.length).toBe(0);
 
     await storage.commit(temp.tempKey, 'ab/cd/1.2.3/1.2.3.4/1.2.3.4.5.v1.dcm');

@@ -357,8 +357,10 @@ export class MoveRepository {
       );
       const ids = valid.map((r) => String(r.id));
       await tx.query(
-        `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status)
-         SELECT it.instance_fk, it.target_storage_id, it.target_key, it.size_bytes, it.sha256, l.transfer_syntax_uid, l.version, 'OK'
+        `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, xxh64, transfer_syntax_uid, version, status)
+         SELECT it.instance_fk, it.target_storage_id, it.target_key, it.size_bytes, it.sha256,
+                -- the copy's bytes were verified against the same SHA-256: the source's check value is theirs
+                CASE WHEN l.sha256 = it.sha256 THEN l.xxh64 END, l.transfer_syntax_uid, l.version, 'OK'
            FROM study_move_item it JOIN location l ON l.id = it.source_location_fk
           WHERE it.id = ANY($1::bigint[])`,
         [ids],

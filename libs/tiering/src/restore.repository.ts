@@ -268,9 +268,11 @@ export class RestoreRepository {
   /** Plans a restored copy (RESTORING: never read) before its object is written. */
   async addRestoring(copy: OfflineCopy, storageId: string, objectKey: string, keepMs: number): Promise<string> {
     const rows: Array<{ id: string }> = await this.db.query(
-      `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, transfer_syntax_uid, version, status, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, '${LocationStatus.Restoring}', now() + $8 * interval '1 millisecond') RETURNING id`,
-      [copy.instanceId, storageId, objectKey, copy.sizeBytes, copy.sha256, copy.transferSyntaxUid, copy.version, keepMs],
+      // The restored copy is verified against the offline copy's SHA-256, so its check value is the offline copy's.
+      `INSERT INTO location (instance_fk, storage_id, object_key, size_bytes, sha256, xxh64, transfer_syntax_uid, version, status, expires_at)
+       VALUES ($1, $2, $3, $4, $5, (SELECT xxh64 FROM location WHERE id = $9 AND sha256 = $5), $6, $7, '${LocationStatus.Restoring}',
+               now() + $8 * interval '1 millisecond') RETURNING id`,
+      [copy.instanceId, storageId, objectKey, copy.sizeBytes, copy.sha256, copy.transferSyntaxUid, copy.version, keepMs, copy.locationId],
     );
     return String(rows[0]!.id);
   }

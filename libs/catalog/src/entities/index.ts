@@ -127,6 +127,8 @@ export class LocationEntity {
   @Column({ name: 'object_key', type: 'text' }) objectKey: string;
   @Column({ name: 'size_bytes', type: 'bigint' }) sizeBytes: string;
   @Column({ type: 'text' }) sha256: string;
+  /** XXH64 of the same bytes (16 hex digits), what reads are checked against; null on copies recorded before it. */
+  @Column({ type: 'text', nullable: true }) xxh64: string | null;
   @Column({ name: 'transfer_syntax_uid', type: 'text' }) transferSyntaxUid: string;
   @Column({ type: 'integer' }) version: number;
   @Column({ type: 'text' }) status: LocationStatus;

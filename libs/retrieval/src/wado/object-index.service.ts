@@ -107,7 +107,7 @@ export class ObjectIndexService {
   /** A stream of one range, failing at its end if the bytes differ (for values too large to buffer). */
   async stream(inst: RetrievableInstance, range: ByteRange): Promise<Readable> {
     const source = await this.open(inst, range.offset, range.offset + range.length);
-    const check = new DigestCheck(range.length, range.sha256, () =>
+    const check = new DigestCheck(range.length, { algorithm: 'sha256', expected: range.sha256 }, () =>
       this.corrupt(inst, `bytes ${range.offset}..${range.offset + range.length - 1} differ from the verified read`).catch((e: Error) => e),
     );
     source.on('error', (e) => check.destroy(e));
