@@ -21,6 +21,7 @@ import {
   storeResponses,
   uid,
   PYDICOM_TEST_FILES,
+  xxh64,
 } from './support/archive.js';
 
 const PYDICOM_FILES = PYDICOM_TEST_FILES;
@@ -501,5 +502,38 @@ describe('WADO-RS / WADO-URI retrieval', () => {
         for (const p of parts) expect(sha256(p.body)).toBe(stored.get(sopOf(p.body)));
       }
     }
+  });
+
+  it('a copy recorded without XXH64 (before it existed) is verified by SHA-256, learns its XXH64 from that read, and is checked by it from then on', async () => {
+    const s = uid();
+    const gen = await generateStudies(path.join(work, 'legacy'), [
+      { patientId: 'W4', patientName: 'Wado^Legacy', studyUid: s, studyDate: '20240204', series: [{ seriesUid: uid(), modality: 'CT', instances: 3 }] },
+    ]);
+    await store(gen.map((g) => g.path));
+    const sops = gen.map((g) => g.sopInstanceUid);
+    const checkValues = async () =>
+      (
+        await archive.db.query(
+          `SELECT i.sop_iuid, l.xxh64, l.object_key FROM location l JOIN instance i ON i.id = l.instance_fk WHERE i.sop_iuid = ANY($1) AND l.status = 'OK'`,
+          [sops],
+        )
+      ).rows as Array<{ sop_iuid: string; xxh64: string | null; object_key: string }>;
+    // Ingest recorded each copy's XXH64, the bytes' own.
+    const recorded = await checkValues();
+    expect(recorded).toHaveLength(3);
+    for (const r of recorded) expect(r.xxh64).toBe(xxh64(readFileSync(storedPath(r.object_key))));
+    // As an archive upgraded from before XXH64 has them.
+    await archive.db.query(`UPDATE location SET xxh64 = NULL WHERE instance_fk IN (SELECT id FROM instance WHERE sop_iuid = ANY($1))`, [sops]);
+    const r = await get(`/dicom-web/studies/${s}`, ANY_DICOM);
+    expect(r.status).toBe(200);
+    const sent = new Map(gen.map((g) => [g.sopInstanceUid, sha256(datasetBytes(readFileSync(g.path)))]));
+    expect(new Map(r.parts().map((p) => [sopOf(p.body), sha256(datasetBytes(p.body))]))).toEqual(sent);
+    let learnt: Array<{ sop_iuid: string; xxh64: string | null; object_key: string }> = [];
+    for (let t = 0; t < 100; t++) {
+      learnt = await checkValues();
+      if (learnt.every((x) => x.xxh64 !== null)) break;
+      await sleep(100);
+    }
+    expect(new Map(learnt.map((x) => [x.sop_iuid, x.xxh64]))).toEqual(new Map(recorded.map((x) => [x.sop_iuid, x.xxh64])));
   });
 });

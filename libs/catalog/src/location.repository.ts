@@ -161,6 +161,22 @@ export class LocationRepository {
   }
 
   /** Mark a location unreadable (MISSING or CORRUPT) so repair can find it; audited. */
+  /**
+   * Records the XXH64 of copies that had none, computed from bytes just verified against their
+   * SHA-256 (a copy recorded before XXH64 existed gets it on its first read). Only where the
+   * SHA-256 is still the one verified and no XXH64 is recorded yet. Returns how many were set.
+   */
+  async recordCheckValues(values: ReadonlyArray<{ locationId: string; sha256: string; xxh64: string }>): Promise<number> {
+    if (values.length === 0) return 0;
+    const [, n]: [unknown, number] = await this.db.query(
+      `UPDATE location l SET xxh64 = u.xxh64
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, sha256, xxh64)
+        WHERE l.id = u.id AND l.sha256 = u.sha256 AND l.xxh64 IS NULL`,
+      [values.map((v) => v.locationId), values.map((v) => v.sha256), values.map((v) => v.xxh64)],
+    );
+    return n;
+  }
+
   async markUnreadable(locationId: string, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       // TypeORM answers an UPDATE ... RETURNING with [rows, affectedCount].

@@ -7,10 +7,11 @@ import {
   StorageNotFoundError,
   type StorageRegistry,
   warmHashing,
+  xxh64Hex,
   Xxh64Hash,
 } from '#vna/storage';
 import { VNA_CONFIG, type VnaConfig } from '#vna/config';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 
@@ -44,6 +45,9 @@ export function readCheckOf(loc: Pick<RetrievableLocation, 'sha256' | 'xxh64'>):
 }
 
 const ALGORITHM_NAME: Record<CheckAlgorithm, string> = { xxh64: 'XXH64', sha256: 'SHA-256' };
+/** Check values learnt from SHA-256-verified reads are written this often, and at most this many wait. */
+const CHECK_VALUE_FLUSH_MS = 2000;
+const MAX_PENDING_CHECK_VALUES = 10_000;
 
 /**
  * Opens stored objects for retrieval. Every byte served is checked against the recorded size and
@@ -52,10 +56,13 @@ const ALGORITHM_NAME: Record<CheckAlgorithm, string> = { xxh64: 'XXH64', sha256:
  * the location CORRUPT; an absent object is MISSING.
  */
 @Injectable()
-export class ObjectReaderService implements OnApplicationBootstrap {
+export class ObjectReaderService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ObjectReaderService.name);
   /** Tiers with availability `offline` (VNA_TIERS): never read directly. */
   private readonly offline: ReadonlySet<string>;
+  /** XXH64 of copies recorded without one, learnt from reads verified by SHA-256, not yet written. */
+  private learnt = new Map<string, { locationId: string; sha256: string; xxh64: string }>();
+  private learntTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(STORAGE_REGISTRY) private readonly storages: StorageRegistry,
@@ -87,6 +94,32 @@ export class ObjectReaderService implements OnApplicationBootstrap {
     await warmHashing().catch((e: unknown) => this.logger.warn(`hashing threads did not start: ${String(e)}`));
   }
 
+  async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.learntTimer);
+    await this.flushCheckValues();
+  }
+
+  /**
+   * Writes the XXH64 values learnt since the last flush (batched, never on a retrieval's path):
+   * a copy recorded before XXH64 existed is checked by SHA-256 once, and by XXH64 from then on.
+   */
+  async flushCheckValues(): Promise<void> {
+    this.learntTimer = undefined;
+    const batch = [...this.learnt.values()];
+    this.learnt = new Map();
+    // Lost on a database error: the copy's next SHA-256-verified read learns it again.
+    await this.locations.recordCheckValues(batch).catch((e) => this.logger.warn(`check values not recorded: ${(e as Error).message}`));
+  }
+
+  private learnCheckValue(loc: RetrievableLocation, xxh64: string): void {
+    if (this.learnt.size >= MAX_PENDING_CHECK_VALUES) return;
+    this.learnt.set(loc.id, { locationId: loc.id, sha256: loc.sha256, xxh64 });
+    if (!this.learntTimer) {
+      this.learntTimer = setTimeout(() => void this.flushCheckValues(), CHECK_VALUE_FLUSH_MS);
+      this.learntTimer.unref();
+    }
+  }
+
   /** Open the whole object (Part 10 file as stored), verified. */
   async open(inst: RetrievableInstance): Promise<Readable> {
     const { loc, storage } = this.readable(inst);
@@ -103,7 +136,12 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       throw await this.missing(inst, e);
     }
     const check = readCheckOf(loc);
-    const verify = new DigestCheck(loc.sizeBytes, check, (actual) => this.wrongDigest(inst, actual.size, check.algorithm, actual.digest));
+    const verify = new DigestCheck(
+      loc.sizeBytes,
+      check,
+      (actual) => this.wrongDigest(inst, actual.size, check.algorithm, actual.digest),
+      check.algorithm === 'sha256' ? (xxh64) => this.learnCheckValue(loc, xxh64) : undefined,
+    );
     stream.on('error', (e) => verify.destroy(e));
     return stream.pipe(verify);
   }
@@ -141,6 +179,7 @@ export class ObjectReaderService implements OnApplicationBootstrap {
       got.release();
       throw await this.wrongDigest(inst, loc.sizeBytes, check.algorithm, got.digest);
     }
+    if (check.algorithm === 'sha256') this.learnCheckValue(loc, xxh64Hex(got.bytes));
     return { bytes: got.bytes, release: got.release };
   }
 
@@ -187,12 +226,14 @@ export class ObjectReaderService implements OnApplicationBootstrap {
 
 /**
  * Pass-through that hashes what flows and, at the end, fails unless size and digest (`check`) are
- * the expected ones. `onMismatch` records the problem and returns the error the stream fails with.
+ * the expected ones. `onMismatch` records the problem and returns the error the stream fails with;
+ * `onVerified`, if given, gets the XXH64 of bytes that passed a SHA-256 check.
  * The last chunk is held back until the digest checks out: a consumer never receives the
  * complete bytes of an object whose digest is wrong (it gets an error instead of the last chunk).
  */
 export class DigestCheck extends Transform {
   private readonly hash: { update(chunk: Buffer): unknown; hex(): string };
+  private readonly learn: Xxh64Hash | undefined;
   private size = 0;
   private held: Buffer | undefined;
 
@@ -200,6 +241,7 @@ export class DigestCheck extends Transform {
     private readonly expectedSize: number,
     private readonly check: ReadCheck,
     private readonly onMismatch: (actual: { size: number; digest: string }) => Promise<Error>,
+    private readonly onVerified?: (xxh64: string) => void,
   ) {
     super();
     if (check.algorithm === 'xxh64') {
@@ -207,12 +249,14 @@ export class DigestCheck extends Transform {
     } else {
       const sha = createHash('sha256');
       this.hash = { update: (chunk) => sha.update(chunk), hex: () => sha.digest('hex') };
+      if (onVerified) this.learn = new Xxh64Hash();
     }
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
     this.size += chunk.length;
     this.hash.update(chunk);
+    this.learn?.update(chunk);
     const previous = this.held;
     this.held = chunk;
     cb(null, previous);
@@ -222,7 +266,10 @@ export class DigestCheck extends Transform {
     const digest = this.hash.hex();
     const last = this.held;
     this.held = undefined;
-    if (this.size === this.expectedSize && digest === this.check.expected) return cb(null, last);
+    if (this.size === this.expectedSize && digest === this.check.expected) {
+      if (this.learn) this.onVerified?.(this.learn.hex());
+      return cb(null, last);
+    }
     void this.onMismatch({ size: this.size, digest }).then(
       (e) => cb(e),
       (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),

@@ -15,6 +15,7 @@ const KEY = 'ab/cd/1.2/3.4/5.6.v1.dcm';
 let base: string;
 let storage: FsStorage;
 let marked: Array<{ id: string; status: LocationStatus }>;
+let learnt: Array<{ locationId: string; sha256: string; xxh64: string }>;
 let reader: ObjectReaderService;
 /** What LocationRepository.currentLocation answers (a tier move may have switched the instance). */
 let current: RetrievableInstance['location'];
@@ -24,9 +25,11 @@ beforeEach(async () => {
   storage = new FsStorage({ id: 'hot', kind: 'fs', path: base, fsync: false });
   await storage.init();
   marked = [];
+  learnt = [];
   current = null;
   const locations = {
     markUnreadable: async (id: string, status: LocationStatus) => void marked.push({ id, status }),
+    recordCheckValues: async (values: typeof learnt) => void learnt.push(...values),
     currentLocation: async () => current,
   } as unknown as LocationRepository;
   reader = new ObjectReaderService({ get: () => storage } as unknown as StorageRegistry, locations);
@@ -73,6 +76,27 @@ describe('ObjectReaderService.readVerified', () => {
       message: expect.stringContaining('SHA-256'),
     });
     expect(marked).toEqual([{ id: 'L1', status: LocationStatus.Corrupt }]);
+  });
+
+  it('a copy without XXH64 gets it from its first SHA-256-verified read (whole or streamed); a corrupt one does not', async () => {
+    const data = randomBytes(300 * 1024);
+    const inst = await put(data, { xxh64: null });
+    await reader.readVerified(inst);
+    for await (const _ of await reader.open(inst)) void _;
+    await reader.flushCheckValues();
+    expect(learnt).toEqual([{ locationId: 'L1', sha256: sha256(data), xxh64: xxh64Hex(data) }]);
+    learnt = [];
+    const bad = await put(data, { xxh64: null, sha256: sha256(randomBytes(10)) });
+    await expect(reader.readVerified(bad)).rejects.toMatchObject({ reason: 'corrupt' });
+    await expect(
+      (async () => {
+        for await (const _ of await reader.open(bad)) void _;
+      })(),
+    ).rejects.toMatchObject({ reason: 'corrupt' });
+    // A copy that has its XXH64 learns nothing.
+    await reader.readVerified(await put(data));
+    await reader.flushCheckValues();
+    expect(learnt).toEqual([]);
   });
 
   it('a copy with XXH64 is checked by it: one flipped bit is CORRUPT (no bytes returned), whole or streamed', async () => {
