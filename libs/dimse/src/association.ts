@@ -797,26 +797,26 @@ export class Association {
         }
         if ((this.state as AssociationState) === 'closed') throw new AssociationAbortedError('association closed');
       }
+      // The command and a data set at hand go out in one corked write: one system call, and the
+      // peer finds the whole message in its socket instead of waking once for the command.
+      const out: Buffer[] = [];
       for (let off = 0; off < commandBytes.length; off += max) {
         const part = commandBytes.subarray(off, off + max);
-        await this.writePdv(context.id, true, off + max >= commandBytes.length, [part], part.length);
+        out.push(pDataHeader(context.id, true, off + max >= commandBytes.length, part.length), part);
       }
-      this.log.debug?.(`[${this.id}] sent ${commandName(cmd.commandField)} (context ${context.id})`);
-      if (dataset === undefined) return;
-      if (Buffer.isBuffer(dataset)) {
-        if (dataset.length === 0) {
-          await this.writePdv(context.id, false, true, [], 0);
-          return;
-        }
-        const out: Buffer[] = [];
-        for (let off = 0; off < dataset.length; off += max) {
-          const part = dataset.subarray(off, off + max);
-          out.push(pDataHeader(context.id, false, off + max >= dataset.length, part.length), part);
-        }
-        await this.writeRaw(out, datasetWritten);
+      if (dataset === undefined || !Buffer.isBuffer(dataset)) {
+        await this.writeRaw(out);
+        this.log.debug?.(`[${this.id}] sent ${commandName(cmd.commandField)} (context ${context.id})`);
+        if (dataset !== undefined) await this.sendStream(context.id, iterator!, first!, max);
         return;
       }
-      await this.sendStream(context.id, iterator!, first!, max);
+      if (dataset.length === 0) out.push(pDataHeader(context.id, false, true, 0));
+      for (let off = 0; off < dataset.length; off += max) {
+        const part = dataset.subarray(off, off + max);
+        out.push(pDataHeader(context.id, false, off + max >= dataset.length, part.length), part);
+      }
+      this.log.debug?.(`[${this.id}] sending ${commandName(cmd.commandField)} with its data set (context ${context.id})`);
+      await this.writeRaw(out, dataset.length > 0 ? datasetWritten : undefined);
     });
   }
 

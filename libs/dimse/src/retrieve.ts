@@ -147,6 +147,14 @@ export async function performRetrieve(args: RetrieveArgs): Promise<void> {
   const counts: Counts = { remaining: items.length, completed: 0, failed: 0, warning: 0 };
   const failedUids: string[] = [];
   let canceled = false;
+  // A pending response is queued (in order, by the association's send lock) without waiting for
+  // its write: the next sub-operation starts at once. A failed write shows up as a closed
+  // association below.
+  const sendPending = () => {
+    respond(DimseStatusCode.Pending, { ...counts }, { pending: true }).catch((e: unknown) =>
+      log.debug?.(`[${association.id}] pending response not sent: ${errorMessage(e)}`),
+    );
+  };
   try {
     for (const item of items) {
       if (signal.aborted) {
@@ -173,7 +181,7 @@ export async function performRetrieve(args: RetrieveArgs): Promise<void> {
         log.error(`[${association.id}] onSubOperationResult failed: ${errorMessage(e)}`, errorStack(e));
       }
       if (association.state === 'closed') throw new Error('association closed during sub-operations');
-      if (counts.remaining > 0) await respond(DimseStatusCode.Pending, counts, { pending: true });
+      if (counts.remaining > 0) sendPending();
     }
   } finally {
     await sender.close().catch((e: unknown) => log.debug?.(`sub-association close failed: ${errorMessage(e)}`));

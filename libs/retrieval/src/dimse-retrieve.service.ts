@@ -170,7 +170,12 @@ export class DimseRetrieveService {
       open: () => {
         const current = load(k);
         loads.delete(k);
-        for (let j = k + 1; j <= k + LOOKAHEAD && j < found.length && small(j); j++) void load(j); // rejections kept for whoever awaits them
+        // The reads ahead start once this object is on its way (after the current I/O callbacks):
+        // handing a read to a storage thread can cost the event loop its core for a while on a
+        // busy host, and that must not delay the send the peer is waiting for.
+        setImmediate(() => {
+          for (let j = k + 1; j <= k + LOOKAHEAD && j < found.length && small(j); j++) void load(j); // rejections kept for whoever awaits them
+        });
         return current;
       },
     }));
