@@ -511,6 +511,11 @@ describe('WADO-RS / WADO-URI retrieval', () => {
     ]);
     await store(gen.map((g) => g.path));
     const sops = gen.map((g) => g.sopInstanceUid);
+    for (let t = 0; t < 600; t++) {
+      const n = await archive.db.query(`SELECT count(*)::int AS n FROM instance WHERE sop_iuid = ANY($1) AND status = 'INDEXED'`, [sops]);
+      if (n.rows[0].n === sops.length) break;
+      await sleep(100);
+    }
     const checkValues = async () =>
       (
         await archive.db.query(
