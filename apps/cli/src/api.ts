@@ -43,7 +43,11 @@ function explain(status: number, statusText: string, text: string): { message: s
 export class VnaApi {
   readonly baseUrl: string;
 
-  constructor(baseUrl: string) {
+  /** `token`: the archive's VNA_ADMIN_TOKEN, sent as a bearer token when given. */
+  constructor(
+    baseUrl: string,
+    private readonly token?: string,
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
@@ -52,7 +56,11 @@ export class VnaApi {
     try {
       r = await fetch(`${this.baseUrl}${path}`, {
         method,
-        headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
+        headers: {
+          Accept: 'application/json',
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (e) {

@@ -46,7 +46,8 @@ function version(): string {
 }
 
 function apiOf(cmd: Command): VnaApi {
-  return new VnaApi((cmd.optsWithGlobals() as { url: string }).url);
+  const { url, token } = cmd.optsWithGlobals() as { url: string; token?: string };
+  return new VnaApi(url, token);
 }
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
@@ -95,6 +96,7 @@ export function program(): Command {
     .description('Command-line tool of the VNA archive (talks to its HTTP API)')
     .version(version())
     .addOption(new Option('--url <url>', 'the archive\'s HTTP address').env('VNA_URL').default(DEFAULT_URL))
+    .addOption(new Option('--token <token>', 'the archive\'s admin token, when it has one').env('VNA_ADMIN_TOKEN'))
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
 

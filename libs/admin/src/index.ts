@@ -4,3 +4,4 @@ export * from './ae.dto.js';
 export * from './validators.js';
 export * from './json-body.middleware.js';
 export * from './domain-error.filter.js';
+export * from './admin-auth.js';

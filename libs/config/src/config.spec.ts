@@ -26,6 +26,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes an admin token of 16-256 printable characters, and names a bad one', () => {
+    expect(loadConfig({}).adminToken).toBeUndefined();
+    expect(loadConfig({ VNA_ADMIN_TOKEN: 'a'.repeat(16) }).adminToken).toBe('a'.repeat(16));
+    for (const bad of ['short', 'has a space in it!!', 'x'.repeat(257)]) {
+      expect(() => loadConfig({ VNA_ADMIN_TOKEN: bad })).toThrow(/VNA_ADMIN_TOKEN must be 16-256 printable ASCII characters/);
+    }
+  });
+
   it('requires S3 settings when the hot tier is on S3', () => {
     expect(() => loadConfig({ VNA_HOT_STORAGE: 's3' })).toThrow(/S3_ENDPOINT is required/);
     const c = loadConfig({

@@ -63,6 +63,13 @@ export class EnvironmentVariables {
   @IsOptional() @IsString()
   VNA_HTTP_HOST?: string;
 
+  /**
+   * Bearer token the admin API (/api, except GET /api/health) requires when set. Unset: the admin
+   * API is open (a warning at boot), as on a loopback-only or firewalled test install.
+   */
+  @IsOptional() @Matches(/^[\x21-\x7e]{16,256}$/, { message: 'VNA_ADMIN_TOKEN must be 16-256 printable ASCII characters without spaces' })
+  VNA_ADMIN_TOKEN?: string;
+
   /** Comma-separated roles (ingest,indexer,retrieval,tiering) or "all". */
   @IsOptional() @Matches(/^(all|(ingest|indexer|retrieval|tiering)(,(ingest|indexer|retrieval|tiering))*)$/, {
     message: 'VNA_ROLES must be "all" or a comma-separated list of ingest, indexer, retrieval, tiering',
@@ -270,6 +277,8 @@ export interface VnaConfig {
   dimsePort: number;
   httpPort: number;
   httpHost: string;
+  /** VNA_ADMIN_TOKEN: required on the admin API when set. */
+  adminToken: string | undefined;
   roles: Set<Role>;
   hotStorage: { kind: 'fs'; path: string } | { kind: 's3'; s3: S3Settings };
   stowMaxBytes: number;
@@ -388,6 +397,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     dimsePort: vars.VNA_DIMSE_PORT ?? 11112,
     httpPort: vars.VNA_HTTP_PORT ?? 8080,
     httpHost: vars.VNA_HTTP_HOST ?? '0.0.0.0',
+    adminToken: vars.VNA_ADMIN_TOKEN,
     roles,
     hotStorage: hotTier.kind === 'fs' ? { kind: 'fs', path: hotTier.path } : { kind: 's3', s3: hotTier.s3 },
     stowMaxBytes: vars.VNA_STOW_MAX_BYTES ?? 4 * 1024 ** 3,
