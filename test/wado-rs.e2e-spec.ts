@@ -110,6 +110,15 @@ async function locationOf(sop: string): Promise<{ object_key: string; sha256: st
   );
   return r.rows[0];
 }
+/** Waits (up to 60 s) until these instances are indexed, so the study is retrievable. */
+async function indexed(sops: string[]): Promise<void> {
+  for (let t = 0; t < 600; t++) {
+    const r = await archive.db.query(`SELECT count(*)::int AS n FROM instance WHERE sop_iuid = ANY($1) AND status = 'INDEXED'`, [sops]);
+    if (r.rows[0].n === sops.length) return;
+    await sleep(100);
+  }
+  throw new Error(`${sops.length} instances not indexed in 60 s`);
+}
 const storedPath = (key: string) => path.join(archive.dataDir, 'storage/hot', key);
 const sopOf = (part: Buffer) => {
   const i = part.indexOf(Buffer.from([0x08, 0x00, 0x18, 0x00, 0x55, 0x49]));
@@ -454,11 +463,7 @@ describe('WADO-RS / WADO-URI retrieval', () => {
     ]);
     await store(bigFiles.map((f) => f.path));
     const sops = bigFiles.map((f) => f.sopInstanceUid);
-    for (let t = 0; t < 600; t++) {
-      const r = await archive.db.query(`SELECT count(*)::int AS n FROM instance WHERE sop_iuid = ANY($1) AND status = 'INDEXED'`, [sops]);
-      if (r.rows[0].n === sops.length) break;
-      await sleep(100);
-    }
+    await indexed(sops);
     const stored = new Map<string, string>();
     for (const f of bigFiles) stored.set(f.sopInstanceUid, (await locationOf(f.sopInstanceUid)).sha256);
     const url = new URL(`${archive.http}/dicom-web/studies/${big}`);
@@ -511,11 +516,7 @@ describe('WADO-RS / WADO-URI retrieval', () => {
     ]);
     await store(gen.map((g) => g.path));
     const sops = gen.map((g) => g.sopInstanceUid);
-    for (let t = 0; t < 600; t++) {
-      const n = await archive.db.query(`SELECT count(*)::int AS n FROM instance WHERE sop_iuid = ANY($1) AND status = 'INDEXED'`, [sops]);
-      if (n.rows[0].n === sops.length) break;
-      await sleep(100);
-    }
+    await indexed(sops);
     const checkValues = async () =>
       (
         await archive.db.query(
