@@ -348,6 +348,11 @@ export class Association {
     if (options.role === 'acceptor') this.startArtim('A-ASSOCIATE-RQ');
   }
 
+  /** Bytes written to the socket that the peer has not taken yet (a peer that stops reading grows it). */
+  get unsentBytes(): number {
+    return this.socket.writableLength;
+  }
+
   get isEstablished(): boolean {
     return this.state === 'established';
   }

@@ -57,6 +57,9 @@ interface SubOperationSender {
   close(): Promise<void>;
 }
 
+/** Above this many unread bytes on the requesting association, pending responses are skipped. */
+const PENDING_BACKLOG_MAX_BYTES = 256 * 1024;
+
 export async function performRetrieve(args: RetrieveArgs): Promise<void> {
   const { association, context, command, log, signal } = args;
   const isMove = command.commandField === CommandField.C_MOVE_RQ;
@@ -149,8 +152,11 @@ export async function performRetrieve(args: RetrieveArgs): Promise<void> {
   let canceled = false;
   // A pending response is queued (in order, by the association's send lock) without waiting for
   // its write: the next sub-operation starts at once. A failed write shows up as a closed
-  // association below.
+  // association below. Pending responses are optional (PS3.4 C.4.2.3, C.4.3.3): none is added
+  // while the requester leaves earlier ones unread, so a peer that stops reading cannot make a
+  // long C-MOVE buffer responses without bound; the next one it reads carries the counts.
   const sendPending = () => {
+    if (association.unsentBytes > PENDING_BACKLOG_MAX_BYTES) return;
     respond(DimseStatusCode.Pending, { ...counts }, { pending: true }).catch((e: unknown) =>
       log.debug?.(`[${association.id}] pending response not sent: ${errorMessage(e)}`),
     );
