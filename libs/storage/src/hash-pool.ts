@@ -47,6 +47,7 @@ function readInto(path, shared, size, check) {
       if (n === 0) return { size: filled };
       filled += n;
     }
+    // The same 16-digit form as xxh64Hex (xxh64.ts), which this thread cannot import.
     const digest = check === 'xxh64'
       ? xxh64(view).toString(16).padStart(16, '0')
       : createHash('sha256').update(view).digest('hex');
@@ -101,6 +102,12 @@ interface HashJob {
   reject: (e: Error) => void;
 }
 
+/** The error for a reply that is not the answer asked for: the file's errno error, or a bug. */
+function failure(reply: WorkerReply, asked: string): Error {
+  if ('fileError' in reply) return Object.assign(new Error(reply.fileError.message), { code: reply.fileError.code });
+  return new Error(`BUG: hashing thread answered ${asked} with something else`);
+}
+
 /** A small pool of hashing threads (started on first use; never keeps the process alive). */
 class HashWorkers {
   private readonly slots: HashSlot[] = [];
@@ -115,22 +122,18 @@ class HashWorkers {
     await Promise.all(this.slots.map((slot) => this.hashOn(slot, new ArrayBuffer(64))));
   }
 
-
-
   /** Size and SHA-256 of a file, read and hashed on the thread. Rejects with the errno code set. */
   async hashFile(path: string): Promise<{ size: number; sha256: string }> {
     const reply = await this.post(this.slot(), { path });
     if ('file' in reply) return reply.file;
-    if ('fileError' in reply) throw Object.assign(new Error(reply.fileError.message), { code: reply.fileError.code });
-    throw new Error('BUG: hashing thread answered a file hash with a buffer');
+    throw failure(reply, 'a file hash');
   }
 
   /** Read a file of `size` bytes into `shared` and hash it, on the thread. Rejects with the errno code set. */
   async readInto(path: string, shared: SharedArrayBuffer, size: number, check: CheckAlgorithm): Promise<ReadReply> {
     const reply = await this.post(this.slot(), { path, shared, size, check });
     if ('read' in reply) return reply.read;
-    if ('fileError' in reply) throw Object.assign(new Error(reply.fileError.message), { code: reply.fileError.code });
-    throw new Error('BUG: hashing thread answered a read with something else');
+    throw failure(reply, 'a read');
   }
 
   private async hashOn(slot: HashSlot, buffer: ArrayBuffer): Promise<{ buffer: ArrayBuffer; sha256: string }> {
@@ -142,7 +145,8 @@ class HashWorkers {
   private post(
     slot: HashSlot,
     message: { buffer?: ArrayBuffer; path?: string; shared?: SharedArrayBuffer; size?: number; check?: CheckAlgorithm },
-    transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    transfer: ArrayBuffer[] = [],
+  ): Promise<WorkerReply> {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.jobs.set(id, { slot, resolve, reject });
