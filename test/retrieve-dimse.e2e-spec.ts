@@ -117,7 +117,7 @@ describe('C-MOVE / C-GET SCP and the AE registry', () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'vna-retrieve-'));
     const seedPort = await freePort();
-    archive = await Archive.start({ env: { VNA_AES: `SEEDDEST@127.0.0.1:${seedPort}` } });
+    archive = await Archive.start({ env: { VNA_AES: `SEEDDEST@127.0.0.1:${seedPort}`, VNA_DIMSE_PENDING_INTERVAL_MS: '0' } });
     dest1 = new StoreScp('DEST1', await freePort(), path.join(work, 'dest1'));
     seeded = new StoreScp('SEEDDEST', seedPort, path.join(work, 'seeded'));
     await Promise.all([dest1.start(), seeded.start()]);

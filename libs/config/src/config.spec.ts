@@ -34,6 +34,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('spaces C-MOVE/C-GET pending responses 100 ms apart by default; 0 sends one after each sub-operation', () => {
+    expect(loadConfig({}).pendingIntervalMs).toBe(100);
+    expect(loadConfig({ VNA_DIMSE_PENDING_INTERVAL_MS: '0' }).pendingIntervalMs).toBe(0);
+    for (const bad of ['-1', '60001', 'soon']) {
+      expect(() => loadConfig({ VNA_DIMSE_PENDING_INTERVAL_MS: bad })).toThrow(/VNA_DIMSE_PENDING_INTERVAL_MS/);
+    }
+  });
+
   it('requires S3 settings when the hot tier is on S3', () => {
     expect(() => loadConfig({ VNA_HOT_STORAGE: 's3' })).toThrow(/S3_ENDPOINT is required/);
     const c = loadConfig({

@@ -60,6 +60,14 @@ export class EnvironmentVariables {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(65535)
   VNA_HTTP_PORT?: number;
 
+  /**
+   * C-MOVE/C-GET: at most one pending response per this many ms (0: after every sub-operation).
+   * A sub-operation slower than this is still followed by one, so a requester never waits longer
+   * between responses than for one sub-operation.
+   */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(60_000)
+  VNA_DIMSE_PENDING_INTERVAL_MS?: number;
+
   @IsOptional() @IsString()
   VNA_HTTP_HOST?: string;
 
@@ -275,6 +283,8 @@ export interface VnaConfig {
   embeddedRedis: boolean;
   aeTitle: string;
   dimsePort: number;
+  /** VNA_DIMSE_PENDING_INTERVAL_MS: least time between C-MOVE/C-GET pending responses. */
+  pendingIntervalMs: number;
   httpPort: number;
   httpHost: string;
   /** VNA_ADMIN_TOKEN: required on the admin API when set. */
@@ -395,6 +405,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     embeddedRedis: vars.VNA_EMBEDDED_REDIS ?? true,
     aeTitle: vars.VNA_AE_TITLE ?? 'VNA',
     dimsePort: vars.VNA_DIMSE_PORT ?? 11112,
+    pendingIntervalMs: vars.VNA_DIMSE_PENDING_INTERVAL_MS ?? 100,
     httpPort: vars.VNA_HTTP_PORT ?? 8080,
     httpHost: vars.VNA_HTTP_HOST ?? '0.0.0.0',
     adminToken: vars.VNA_ADMIN_TOKEN,

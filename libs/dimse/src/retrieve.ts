@@ -38,6 +38,8 @@ export interface RetrieveArgs {
   maxPduLength: number;
   subOperationTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Least time between two pending responses during the sub-operations, ms (0: after each). */
+  pendingIntervalMs: number;
   artimTimeoutMs: number;
   implementationClassUid: string;
   implementationVersionName: string;
@@ -152,11 +154,16 @@ export async function performRetrieve(args: RetrieveArgs): Promise<void> {
   let canceled = false;
   // A pending response is queued (in order, by the association's send lock) without waiting for
   // its write: the next sub-operation starts at once. A failed write shows up as a closed
-  // association below. Pending responses are optional (PS3.4 C.4.2.3, C.4.3.3): none is added
-  // while the requester leaves earlier ones unread, so a peer that stops reading cannot make a
-  // long C-MOVE buffer responses without bound; the next one it reads carries the counts.
+  // association below. Pending responses are optional (PS3.4 C.4.2.3, C.4.3.3), so they are
+  // spaced at least pendingIntervalMs apart (each one costs the requester, which for C-GET is the
+  // receiver too, as much work as a small C-STORE), and none is added while the requester leaves
+  // earlier ones unread: a peer that stops reading cannot make a long C-MOVE buffer responses
+  // without bound. The next one sent carries the counts.
+  let lastPendingAt = -Infinity;
   const sendPending = () => {
-    if (association.unsentBytes > PENDING_BACKLOG_MAX_BYTES) return;
+    const now = performance.now();
+    if (now - lastPendingAt < args.pendingIntervalMs || association.unsentBytes > PENDING_BACKLOG_MAX_BYTES) return;
+    lastPendingAt = now;
     respond(DimseStatusCode.Pending, { ...counts }, { pending: true }).catch((e: unknown) =>
       log.debug?.(`[${association.id}] pending response not sent: ${errorMessage(e)}`),
     );

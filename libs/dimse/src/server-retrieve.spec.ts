@@ -55,7 +55,7 @@ describe('DimseServer C-MOVE and C-GET', () => {
       },
       onGet: async () => ({ items }),
       onSubOperationResult: (req, item, result) => subResults.push({ req, uid: item.sopInstanceUid, result }),
-    });
+    }, { pendingIntervalMs: 0 });
   });
 
   beforeEach(async () => {
@@ -143,6 +143,43 @@ describe('DimseServer C-MOVE and C-GET', () => {
     expect(got.has(brokenUid)).toBe(false);
     const errors = subResults.filter((s) => s.result instanceof Error).map((s) => s.uid);
     expect(errors.sort()).toEqual([brokenUid, missingUid].sort());
+  });
+
+  it('spaces pending responses pendingIntervalMs apart: the first after one sub-operation, then none within the interval', async () => {
+    const good = fixtures.filter((f) => f.transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian);
+    // Each object twice: at least four sub-operations, so one pending response differs from one per sub-operation.
+    items = [...good, ...good].map(fileItem);
+    expect(items.length).toBeGreaterThan(3);
+    const spaced = await startTestServer(dir.path, {
+      onMove: async () => ({ destination: { aeTitle: 'DEST', host: '127.0.0.1', port: scpPort }, items }),
+      onGet: async () => ({ items }),
+    }, { pendingIntervalMs: 60_000 });
+    try {
+      const client = await DimseClient.connect({
+        host: '127.0.0.1',
+        port: spaced.port,
+        callingAeTitle: 'MOVER',
+        calledAeTitle: 'VNA',
+        contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
+      });
+      const progress: { remaining?: number; completed: number }[] = [];
+      const result = await client.move(SopClass.StudyRootMove, 'DEST', { '00080052': { vr: 'CS', Value: ['STUDY'] } }, {
+        onProgress: (p) => progress.push({ remaining: p.remaining, completed: p.completed }),
+      });
+      await client.release();
+      expect([result.status, result.completed, result.failed]).toEqual([DimseStatusCode.Success, items.length, 0]);
+      expect(progress).toEqual([{ remaining: items.length - 1, completed: 1 }]);
+
+      // C-GET (getscu): the same, on the requesting association.
+      const out = join(dir.path, 'getscu-spaced');
+      await mkdir(out, { recursive: true });
+      const r = await run('getscu', ['-v', '-S', '+B', '-aec', 'VNA', '-od', out, '-k', 'QueryRetrieveLevel=STUDY', '127.0.0.1', String(spaced.port)]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect((r.stdout + r.stderr).match(/Received C-GET Response \(Pending\)/g) ?? []).toHaveLength(1);
+      expect([...(await receivedFiles(out)).keys()].sort()).toEqual(good.map((f) => f.sopInstanceUid).sort());
+    } finally {
+      await spaced.close();
+    }
   });
 
   it('C-MOVE with every sub-operation failing answers 0xA702', async () => {

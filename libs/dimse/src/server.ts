@@ -75,6 +75,11 @@ export interface DimseServerOptions {
   subOperationTimeoutMs?: number;
   /** C-MOVE sub-associations: TCP connect timeout, ms. Default 15 s. */
   connectTimeoutMs?: number;
+  /**
+   * C-MOVE/C-GET: least time between two pending responses, ms (0: one after every sub-operation
+   * but the last). Default 100 ms.
+   */
+  pendingIntervalMs?: number;
 }
 
 type ResolvedOptions = Required<Omit<DimseServerOptions, 'host' | 'logger' | 'acceptedSopClasses' | 'handlers'>> & {
@@ -117,6 +122,7 @@ export class DimseServer {
       implementationVersionName: options.implementationVersionName ?? DEFAULT_IMPLEMENTATION_VERSION_NAME,
       subOperationTimeoutMs: options.subOperationTimeoutMs ?? 600_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
+      pendingIntervalMs: options.pendingIntervalMs ?? 100,
     };
     if (this.options.maxPduLength < 4096) throw new Error('maxPduLength must be at least 4096');
   }
@@ -463,6 +469,7 @@ class ScpSession {
                   maxPduLength: this.options.maxPduLength,
                   subOperationTimeoutMs: this.options.subOperationTimeoutMs,
                   connectTimeoutMs: this.options.connectTimeoutMs,
+                  pendingIntervalMs: this.options.pendingIntervalMs,
                   artimTimeoutMs: this.options.artimTimeoutMs,
                   implementationClassUid: this.options.implementationClassUid,
                   implementationVersionName: this.options.implementationVersionName,

@@ -57,6 +57,7 @@ export class DimseListenerService implements OnApplicationBootstrap, OnApplicati
     this.server = new DimseServer({
       aeTitle: this.config.aeTitle,
       port: this.config.dimsePort,
+      pendingIntervalMs: this.config.pendingIntervalMs,
       handlers,
       logger: this.logger,
     });
