@@ -1,7 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCommand, encodeCommand, CommandField } from './command.js';
+import { type Command, decodeCommand, encodeCommand, CommandField, truncateComment } from './command.js';
 import type { DicomDict } from './contract.js';
 import { DatasetError, decodeDataset, encodeDataset } from './dataset.js';
 import { buildPart10Header, parsePart10Header } from './part10.js';
@@ -165,4 +165,96 @@ print(json.dumps(out))
     expect(bytes.readUInt32LE(8)).toBe(bytes.length - 12);
     expect(decodeCommand(bytes)).toEqual({ ...cmd, errorComment: 'x'.repeat(64) });
   });
+
+  it('writes command sets byte for byte as the general data set encoder does, and reads them back', () => {
+    const commands: Command[] = [
+      { commandField: CommandField.C_STORE_RQ, hasDataset: true, messageId: 65535, affectedSopClassUid: '1.2.840.10008.5.1.4.1.1.2', affectedSopInstanceUid: '2.25.123', priority: 0, moveOriginatorAeTitle: 'MOVESCU', moveOriginatorMessageId: 7 },
+      { commandField: CommandField.C_STORE_RSP, hasDataset: false, messageIdBeingRespondedTo: 1, affectedSopClassUid: '1.2.840.10008.5.1.4.1.1.4', affectedSopInstanceUid: '1.2.3.44', status: 0 },
+      { commandField: CommandField.C_MOVE_RQ, hasDataset: true, messageId: 2, affectedSopClassUid: '1.2.840.10008.5.1.4.1.2.2.2', priority: 2, moveDestination: 'DEST AE' },
+      { commandField: CommandField.C_GET_RSP, hasDataset: false, messageIdBeingRespondedTo: 9, affectedSopClassUid: '1.2.840.10008.5.1.4.1.2.2.3', status: 0xff00, remaining: 279, completed: 1, failed: 0, warning: 0 },
+      { commandField: CommandField.C_FIND_RSP, hasDataset: false, messageIdBeingRespondedTo: 4, status: 0xa900, errorComment: 'bad key', offendingElements: ['00100010', '0020000D'], errorId: 3 },
+      { commandField: CommandField.C_ECHO_RQ, hasDataset: false, messageId: 1, affectedSopClassUid: '1.2.840.10008.1.1' },
+      { commandField: CommandField.N_ACTION_RQ, hasDataset: true, messageId: 5, requestedSopClassUid: '1.2.840.10008.1.20.1', requestedSopInstanceUid: '1.2.840.10008.1.20.1.1', actionTypeId: 1 },
+      { commandField: CommandField.N_EVENT_REPORT_RQ, hasDataset: true, messageId: 6, affectedSopClassUid: '1.2.840.10008.1.20.1', affectedSopInstanceUid: '1.2.840.10008.1.20.1.1', eventTypeId: 2 },
+    ];
+    for (const cmd of commands) {
+      const fast = encodeCommand(cmd);
+      expect(fast.equals(referenceEncoding(cmd)), JSON.stringify(cmd)).toBe(true);
+      expect(decodeCommand(fast)).toEqual(cmd);
+      // The general decoder reads the same elements.
+      const general = decodeDataset(fast, TransferSyntax.ImplicitVRLittleEndian);
+      expect(general['00000100']?.Value).toEqual([cmd.commandField]);
+      if (cmd.affectedSopInstanceUid) expect(general['00001000']?.Value).toEqual([cmd.affectedSopInstanceUid]);
+    }
+  });
+
+  it('reads what other implementations may send: odd padding, unknown group 0000 elements, no group length', () => {
+    const body = encodeDataset(
+      {
+        '00000001': { vr: 'UL', Value: [0] }, // retired Length to End
+        '00000002': { vr: 'UI', Value: ['1.2.3'] },
+        '00000100': { vr: 'US', Value: [CommandField.C_STORE_RSP] },
+        '00000120': { vr: 'US', Value: [12] },
+        '00000800': { vr: 'US', Value: [0x0101] },
+        '00000900': { vr: 'US', Value: [0xb007] },
+        '00000902': { vr: 'LO', Value: ['  coerced '] },
+        '00001000': { vr: 'UI', Value: ['1.2.3.4.5'] },
+        '00004000': { vr: 'AT', Value: ['00100020'] }, // retired, not a Command field
+      },
+      TransferSyntax.ImplicitVRLittleEndian,
+    );
+    expect(decodeCommand(body)).toEqual({
+      commandField: CommandField.C_STORE_RSP,
+      hasDataset: false,
+      affectedSopClassUid: '1.2.3',
+      messageIdBeingRespondedTo: 12,
+      status: 0xb007,
+      errorComment: 'coerced',
+      affectedSopInstanceUid: '1.2.3.4.5',
+    });
+    const store = encodeCommand({ commandField: CommandField.C_STORE_RQ, hasDataset: true, messageId: 1 });
+    expect(() => decodeCommand(store.subarray(0, store.length - 1))).toThrow(/malformed command set/);
+    expect(() => decodeCommand(Buffer.concat([store, encodeDataset({ '00100010': { vr: 'PN', Value: [{ Alphabetic: 'X' }] } }, TransferSyntax.ImplicitVRLittleEndian)]))).toThrow(
+      /00100010 outside group 0000/,
+    );
+    expect(() => decodeCommand(encodeDataset({ '00000110': { vr: 'US', Value: [1] } }, TransferSyntax.ImplicitVRLittleEndian))).toThrow(/without Command Field/);
+  });
 });
+
+/** A command set as the general data set encoder writes it (what encodeCommand did before it wrote them directly). */
+function referenceEncoding(cmd: Command): Buffer {
+  const d: DicomDict = {};
+  const us = (key: string, v: number | undefined) => {
+    if (v !== undefined) d[key] = { vr: 'US', Value: [v & 0xffff] };
+  };
+  const str = (key: string, vr: string, v: string | undefined) => {
+    if (v !== undefined) d[key] = { vr, Value: [v] };
+  };
+  str('00000002', 'UI', cmd.affectedSopClassUid);
+  str('00000003', 'UI', cmd.requestedSopClassUid);
+  us('00000100', cmd.commandField);
+  us('00000110', cmd.messageId);
+  us('00000120', cmd.messageIdBeingRespondedTo);
+  str('00000600', 'AE', cmd.moveDestination);
+  us('00000700', cmd.priority);
+  us('00000800', cmd.hasDataset ? 0x0102 : 0x0101);
+  us('00000900', cmd.status);
+  if (cmd.offendingElements?.length) d['00000901'] = { vr: 'AT', Value: cmd.offendingElements };
+  if (cmd.errorComment !== undefined) str('00000902', 'LO', truncateComment(cmd.errorComment));
+  us('00000903', cmd.errorId);
+  str('00001000', 'UI', cmd.affectedSopInstanceUid);
+  str('00001001', 'UI', cmd.requestedSopInstanceUid);
+  us('00001002', cmd.eventTypeId);
+  us('00001008', cmd.actionTypeId);
+  us('00001020', cmd.remaining);
+  us('00001021', cmd.completed);
+  us('00001022', cmd.failed);
+  us('00001023', cmd.warning);
+  str('00001030', 'AE', cmd.moveOriginatorAeTitle);
+  us('00001031', cmd.moveOriginatorMessageId);
+  const body = encodeDataset(d, TransferSyntax.ImplicitVRLittleEndian);
+  const groupLength = Buffer.alloc(12);
+  groupLength.writeUInt32LE(4, 4);
+  groupLength.writeUInt32LE(body.length, 8);
+  return Buffer.concat([groupLength, body]);
+}

@@ -3,6 +3,7 @@ import { type VnaConfig, VNA_CONFIG } from '#vna/config';
 import {
   type AssociationDecision,
   type AssociationInfo,
+  type DimseLogger,
   DimseError,
   DimseServer,
   type DimseServiceHandlers,
@@ -59,12 +60,26 @@ export class DimseListenerService implements OnApplicationBootstrap, OnApplicati
       port: this.config.dimsePort,
       pendingIntervalMs: this.config.pendingIntervalMs,
       handlers,
-      logger: this.logger,
+      logger: this.dimseLogger(),
     });
     await this.server.listen();
     this.logger.log(
       `DICOM ${this.config.aeTitle} listening on port ${this.config.dimsePort}${this.registry.requireKnown ? ' (registered AEs only)' : ''}`,
     );
+  }
+
+  /**
+   * The DIMSE layer's logger. Without debug logging it has no `debug`, so the layer's per-message
+   * debug lines (`log.debug?.(…)`) are not even formatted: a C-MOVE sends hundreds per second.
+   */
+  private dimseLogger(): DimseLogger {
+    const logger = this.logger;
+    return {
+      log: (m) => logger.log(m),
+      warn: (m) => logger.warn(m),
+      error: (m, trace) => logger.error(m, trace),
+      ...(Logger.isLevelEnabled('debug') ? { debug: (m: string) => logger.debug(m) } : {}),
+    };
   }
 
   async onApplicationShutdown() {
