@@ -24,6 +24,7 @@ import {
   TERMINAL_STUDY_STATES,
 } from './migration.repository.js';
 import { matchesScope, planStudies, type SourceStudy } from './scope.js';
+import { Slots } from './slots.js';
 import { inWindows } from './time-windows.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -31,55 +32,6 @@ import { TokenBucket } from './token-bucket.js';
 export const MAX_ATTEMPTS = 5;
 /** How often a running study re-reads its job's throttle (PATCH takes effect within this). */
 const THROTTLE_REFRESH_MS = 1000;
-
-/** How long a free slot waits for more candidates, so the lowest ledger seq gets it (rows arrive a few ms apart). */
-const SLOT_GATHER_MS = 50;
-
-/**
- * Counts associations per job in this process, so a job never holds more than its limit, and hands
- * free slots to the waiting rows in migration order (lowest seq first).
- */
-class Slots {
-  private active = 0;
-  private readonly waiters: Array<{ seq: number; grant: () => void }> = [];
-  private timer?: NodeJS.Timeout;
-
-  constructor(private readonly limit: () => number) {}
-
-  acquire(seq: number): Promise<() => void> {
-    return new Promise((resolve) => {
-      this.waiters.push({
-        seq,
-        grant: () => {
-          let done = false;
-          resolve(() => {
-            if (done) return;
-            done = true;
-            this.active--;
-            this.schedule(0);
-          });
-        },
-      });
-      this.schedule(SLOT_GATHER_MS);
-    });
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.dispatch();
-    }, ms);
-  }
-
-  private dispatch(): void {
-    this.waiters.sort((a, b) => a.seq - b.seq);
-    while (this.active < this.limit() && this.waiters.length) {
-      this.active++;
-      this.waiters.shift()!.grant();
-    }
-  }
-}
 
 /** A job's instances-per-second limit in this process (re-read from the database every second). */
 class Throttle {
@@ -214,7 +166,7 @@ export class MigrationRunnerService {
     // Outside the job's time windows: the row stays pending; the reconciler offers it again.
     if (!inWindows(new Date(), job.throttle.windows, job.throttle.timeZone)) return;
     this.limits.set(job.id, job.throttle.maxAssociations);
-    const slots = this.slots.get(job.id) ?? new Slots(() => this.limits.get(job.id) ?? 1);
+    const slots = this.slots.get(job.id) ?? new Slots(() => this.limits.get(job.id) ?? 1, (holding, above) => this.repo.lowestDueSeq(job.id, holding, above));
     this.slots.set(job.id, slots);
     const release = await slots.acquire(row.seq);
     try {

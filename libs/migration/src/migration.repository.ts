@@ -372,6 +372,22 @@ export class MigrationRepository {
     return rows[0] ? toLedger(rows[0]) : null;
   }
 
+  /**
+   * The lowest seq above `above` of the job's rows that wait their turn (pending, not waiting out
+   * a retry), leaving out `except` (rows that hold a slot): the row the migration order says goes
+   * next.
+   */
+  async lowestDueSeq(id: string, except: number[], above: number): Promise<number | null> {
+    const rows = rowsOf(await this.db.query(
+      `SELECT min(seq) AS seq FROM migration_study
+        WHERE migration_fk = $1 AND state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+          AND NOT (seq = ANY($2::int[])) AND seq > $3`,
+      [id, except, Math.max(above, -2147483648)],
+    ));
+    const seq = rows[0]?.seq;
+    return seq === null || seq === undefined ? null : Number(seq);
+  }
+
   /** Ledger rows still to do (pending/retrieving/verifying), in migration order. */
   async openRows(id: string): Promise<string[]> {
     const rows = rowsOf(await this.db.query(
