@@ -34,6 +34,12 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes a DICOMweb token like the admin token, and names a bad one', () => {
+    expect(loadConfig({}).dicomwebToken).toBeUndefined();
+    expect(loadConfig({ VNA_DICOMWEB_TOKEN: 'w'.repeat(16) }).dicomwebToken).toBe('w'.repeat(16));
+    expect(() => loadConfig({ VNA_DICOMWEB_TOKEN: 'short' })).toThrow(/VNA_DICOMWEB_TOKEN must be 16-256 printable ASCII characters/);
+  });
+
   it('spaces C-MOVE/C-GET pending responses 100 ms apart by default; 0 sends one after each sub-operation', () => {
     expect(loadConfig({}).pendingIntervalMs).toBe(100);
     expect(loadConfig({ VNA_DIMSE_PENDING_INTERVAL_MS: '0' }).pendingIntervalMs).toBe(0);

@@ -78,6 +78,13 @@ export class EnvironmentVariables {
   @IsOptional() @Matches(/^[\x21-\x7e]{16,256}$/, { message: 'VNA_ADMIN_TOKEN must be 16-256 printable ASCII characters without spaces' })
   VNA_ADMIN_TOKEN?: string;
 
+  /**
+   * Token DICOMweb (/dicom-web, /wado) requires when set: Bearer, or HTTP Basic with it as the
+   * password. Unset: DICOMweb is open (a warning at boot).
+   */
+  @IsOptional() @Matches(/^[\x21-\x7e]{16,256}$/, { message: 'VNA_DICOMWEB_TOKEN must be 16-256 printable ASCII characters without spaces' })
+  VNA_DICOMWEB_TOKEN?: string;
+
   /** Comma-separated roles (ingest,indexer,retrieval,tiering) or "all". */
   @IsOptional() @Matches(/^(all|(ingest|indexer|retrieval|tiering)(,(ingest|indexer|retrieval|tiering))*)$/, {
     message: 'VNA_ROLES must be "all" or a comma-separated list of ingest, indexer, retrieval, tiering',
@@ -289,6 +296,8 @@ export interface VnaConfig {
   httpHost: string;
   /** VNA_ADMIN_TOKEN: required on the admin API when set. */
   adminToken: string | undefined;
+  /** VNA_DICOMWEB_TOKEN: required on DICOMweb when set. */
+  dicomwebToken: string | undefined;
   roles: Set<Role>;
   hotStorage: { kind: 'fs'; path: string } | { kind: 's3'; s3: S3Settings };
   stowMaxBytes: number;
@@ -409,6 +418,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VnaConfig {
     httpPort: vars.VNA_HTTP_PORT ?? 8080,
     httpHost: vars.VNA_HTTP_HOST ?? '0.0.0.0',
     adminToken: vars.VNA_ADMIN_TOKEN,
+    dicomwebToken: vars.VNA_DICOMWEB_TOKEN,
     roles,
     hotStorage: hotTier.kind === 'fs' ? { kind: 'fs', path: hotTier.path } : { kind: 's3', s3: hotTier.s3 },
     stowMaxBytes: vars.VNA_STOW_MAX_BYTES ?? 4 * 1024 ** 3,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { catalogDataSourceOptions } from '#vna/catalog';
-import { adminTokenGuard } from '#vna/admin';
+import { adminTokenGuard, dicomwebTokenGuard } from '#vna/admin';
 import { ConfigError, loadConfig, ROLES, type Role, type VnaConfig } from '#vna/config';
 import { Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -46,6 +46,11 @@ export async function bootstrap(roles?: Role[]): Promise<NestExpressApplication 
   app.set('trust proxy', false);
   if (config.adminToken) app.use('/api', adminTokenGuard(config.adminToken));
   else logger.warn(`VNA_ADMIN_TOKEN is not set: the admin API (/api) is open to anyone who reaches ${config.httpHost}:${config.httpPort}`);
+  if (config.dicomwebToken) {
+    const guard = dicomwebTokenGuard(config.dicomwebToken);
+    app.use('/dicom-web', guard);
+    app.use('/wado', guard);
+  } else logger.warn(`VNA_DICOMWEB_TOKEN is not set: DICOMweb (/dicom-web, /wado) is open to anyone who reaches ${config.httpHost}:${config.httpPort}`);
   await app.listen(config.httpPort, config.httpHost);
   logger.log(`roles ${[...config.roles].join(', ')}; HTTP on ${config.httpHost}:${config.httpPort} (DICOMweb /dicom-web, admin /api)`);
 
