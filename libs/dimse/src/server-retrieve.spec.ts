@@ -39,6 +39,7 @@ describe('DimseServer C-MOVE and C-GET', () => {
   let items: RetrieveItem[] = [];
   const subResults: { req: RetrieveRequest; uid: string; result: DimseStatus | Error }[] = [];
   const moveRequests: RetrieveRequest[] = [];
+  let moveSignal: AbortSignal | undefined;
 
   beforeAll(async () => {
     dir = await tempDir();
@@ -48,7 +49,8 @@ describe('DimseServer C-MOVE and C-GET', () => {
     await mkdir(scpDir);
     scp = await startDaemon('storescp', ['+B', '+xa', '-aet', 'DEST', '-od', scpDir, String(scpPort)], scpPort);
     t = await startTestServer(dir.path, {
-      onMove: async (req) => {
+      onMove: async (req, signal) => {
+        moveSignal = signal;
         moveRequests.push(req);
         if (req.moveDestination !== 'DEST') throw new DimseError(DimseStatusCode.MoveDestinationUnknown, `unknown AE ${req.moveDestination}`);
         return { destination: { aeTitle: 'DEST', host: '127.0.0.1', port: scpPort }, items };
@@ -180,6 +182,35 @@ describe('DimseServer C-MOVE and C-GET', () => {
     } finally {
       await spaced.close();
     }
+  });
+
+  it('C-CANCEL during a C-MOVE stops the sub-operations: final Cancel (0xFE00) with the counts and the remaining ones', async () => {
+    const good = fixtures.filter((f) => f.transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian);
+    const controller = new AbortController();
+    // Eight sub-operations; the second one's open cancels and waits until the archive got the C-CANCEL.
+    items = Array.from({ length: 8 }, (_, i) => {
+      const item = fileItem(good[i % good.length]!);
+      const open = async () => {
+        controller.abort();
+        for (let k = 0; k < 1000 && !moveSignal?.aborted; k++) await new Promise((r) => setTimeout(r, 10));
+        expect(moveSignal?.aborted).toBe(true);
+        return item.open();
+      };
+      return i === 1 ? { ...item, open } : item;
+    });
+    const client = await DimseClient.connect({
+      host: '127.0.0.1',
+      port: t.port,
+      callingAeTitle: 'MOVER',
+      calledAeTitle: 'VNA',
+      contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
+    });
+    const result = await client.move(SopClass.StudyRootMove, 'DEST', { '00080052': { vr: 'CS', Value: ['STUDY'] } }, { signal: controller.signal });
+    await client.release();
+    expect(result.status).toBe(DimseStatusCode.Cancel);
+    // The sub-operation under way when the cancel arrived completes; none starts after it.
+    expect([result.completed, result.failed, result.warning, result.remaining]).toEqual([2, 0, 0, 6]);
+    expect(subResults).toHaveLength(2);
   });
 
   it('C-MOVE with every sub-operation failing answers 0xA702', async () => {
