@@ -1,6 +1,7 @@
 /**
  * DIMSE command sets (PS3.7 section 9 and Annex E): always implicit VR little endian, group 0000.
  */
+import { parseTagKey, tagKey } from './dataset.js';
 
 export const CommandField = {
   C_STORE_RQ: 0x0001,
@@ -156,9 +157,9 @@ export function encodeCommand(cmd: Command): Buffer {
       b.writeUInt32LE(4 * tags.length, off + 4);
       off += 8;
       for (const t of tags) {
-        if (!/^[0-9A-Fa-f]{8}$/.test(t)) throw new CommandError(`offending element ${t} is not a tag`);
-        b.writeUInt16LE(parseInt(t.slice(0, 4), 16), off);
-        b.writeUInt16LE(parseInt(t.slice(4), 16), off + 2);
+        const { group, element: e } = parseTagKey(t);
+        b.writeUInt16LE(group, off);
+        b.writeUInt16LE(e, off + 2);
         off += 4;
       }
     } else {
@@ -201,11 +202,10 @@ export function decodeCommand(bytes: Buffer): Command {
     const group = bytes.readUInt16LE(off);
     const element = bytes.readUInt16LE(off + 2);
     const length = bytes.readUInt32LE(off + 4);
-    const tag = `${group.toString(16).padStart(4, '0')}${element.toString(16).padStart(4, '0')}`.toUpperCase();
-    if (group !== 0x0000) throw new CommandError(`element ${tag} outside group 0000 in command set`);
+    if (group !== 0x0000) throw new CommandError(`element ${tagKey(group, element)} outside group 0000 in command set`);
     const start = off + 8;
     if (length === 0xffffffff || start + length > bytes.length) {
-      throw new CommandError(`malformed command set: value of ${tag} (${length} bytes) overruns the command set`);
+      throw new CommandError(`malformed command set: value of ${tagKey(group, element)} (${length} bytes) overruns the command set`);
     }
     off = start + length;
     const known = ELEMENT_BY_TAG.get(element);
@@ -219,7 +219,7 @@ export function decodeCommand(bytes: Buffer): Command {
       if (length % 4 !== 0) throw new CommandError(`malformed command set: AT value length ${length} is not a multiple of 4`);
       offending = [];
       for (let p = start; p < off; p += 4) {
-        offending.push(`${bytes.readUInt16LE(p).toString(16).padStart(4, '0')}${bytes.readUInt16LE(p + 2).toString(16).padStart(4, '0')}`.toUpperCase());
+        offending.push(tagKey(bytes.readUInt16LE(p), bytes.readUInt16LE(p + 2)));
       }
     } else {
       const text = firstValue(bytes.toString('latin1', start, off), known.vr);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Command, decodeCommand, encodeCommand, CommandField, truncateComment } from './command.js';
 import type { DicomDict } from './contract.js';
-import { DatasetError, decodeDataset, encodeDataset } from './dataset.js';
+import { DatasetError, decodeDataset, encodeDataset, tagKey } from './dataset.js';
 import { buildPart10Header, parsePart10Header } from './part10.js';
 import { PYDICOM_TEST_FILES, runOk, tempDir } from './testing/dcmtk.js';
 import { TransferSyntax } from './uids.js';
@@ -166,13 +166,18 @@ print(json.dumps(out))
     expect(decodeCommand(bytes)).toEqual({ ...cmd, errorComment: 'x'.repeat(64) });
   });
 
+  it('names tags of groups from 8000 up as eight hex digits, like any other', () => {
+    expect(tagKey(0xfffc, 0xfffc)).toBe('FFFCFFFC');
+    expect(tagKey(0x0000, 0x0901)).toBe('00000901');
+  });
+
   it('writes command sets byte for byte as the general data set encoder does, and reads them back', () => {
     const commands: Command[] = [
       { commandField: CommandField.C_STORE_RQ, hasDataset: true, messageId: 65535, affectedSopClassUid: '1.2.840.10008.5.1.4.1.1.2', affectedSopInstanceUid: '2.25.123', priority: 0, moveOriginatorAeTitle: 'MOVESCU', moveOriginatorMessageId: 7 },
       { commandField: CommandField.C_STORE_RSP, hasDataset: false, messageIdBeingRespondedTo: 1, affectedSopClassUid: '1.2.840.10008.5.1.4.1.1.4', affectedSopInstanceUid: '1.2.3.44', status: 0 },
       { commandField: CommandField.C_MOVE_RQ, hasDataset: true, messageId: 2, affectedSopClassUid: '1.2.840.10008.5.1.4.1.2.2.2', priority: 2, moveDestination: 'DEST AE' },
       { commandField: CommandField.C_GET_RSP, hasDataset: false, messageIdBeingRespondedTo: 9, affectedSopClassUid: '1.2.840.10008.5.1.4.1.2.2.3', status: 0xff00, remaining: 279, completed: 1, failed: 0, warning: 0 },
-      { commandField: CommandField.C_FIND_RSP, hasDataset: false, messageIdBeingRespondedTo: 4, status: 0xa900, errorComment: 'bad key', offendingElements: ['00100010', '0020000D'], errorId: 3 },
+      { commandField: CommandField.C_FIND_RSP, hasDataset: false, messageIdBeingRespondedTo: 4, status: 0xa900, errorComment: 'bad key', offendingElements: ['00100010', '0020000D', 'FFFCFFFC'], errorId: 3 },
       { commandField: CommandField.C_ECHO_RQ, hasDataset: false, messageId: 1, affectedSopClassUid: '1.2.840.10008.1.1' },
       { commandField: CommandField.N_ACTION_RQ, hasDataset: true, messageId: 5, requestedSopClassUid: '1.2.840.10008.1.20.1', requestedSopInstanceUid: '1.2.840.10008.1.20.1.1', actionTypeId: 1 },
       { commandField: CommandField.N_EVENT_REPORT_RQ, hasDataset: true, messageId: 6, affectedSopClassUid: '1.2.840.10008.1.20.1', affectedSopInstanceUid: '1.2.840.10008.1.20.1.1', eventTypeId: 2 },

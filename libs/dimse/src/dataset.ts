@@ -61,7 +61,8 @@ export function syntaxOf(transferSyntaxUid: string): Syntax {
 }
 
 export function tagKey(group: number, element: number): string {
-  return ((group << 16) | element).toString(16).toUpperCase().padStart(8, '0');
+  // >>> 0: groups from 8000 up would otherwise make a negative number.
+  return (((group << 16) | element) >>> 0).toString(16).toUpperCase().padStart(8, '0');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,7 +367,7 @@ class Writer {
   }
 }
 
-function parseTagKey(key: string): { group: number; element: number } {
+export function parseTagKey(key: string): { group: number; element: number } {
   if (!/^[0-9A-Fa-f]{8}$/.test(key)) throw new DatasetError(`invalid tag key "${key}"`);
   const n = parseInt(key, 16);
   return { group: n >>> 16, element: n & 0xffff };
