@@ -160,7 +160,6 @@ export class LocationRepository {
     return rows.map((r) => ({ sopIuid: r.sop_iuid, seriesIuid: r.series_iuid, studyIuid: r.study_iuid, metadata: r.metadata }));
   }
 
-  /** Mark a location unreadable (MISSING or CORRUPT) so repair can find it; audited. */
   /**
    * Records the XXH64 of copies that had none, computed from bytes just verified against their
    * SHA-256 (a copy recorded before XXH64 existed gets it on its first read). Only where the
@@ -177,6 +176,7 @@ export class LocationRepository {
     return n;
   }
 
+  /** Mark a location unreadable (MISSING or CORRUPT) so repair can find it; audited. */
   async markUnreadable(locationId: string, status: LocationStatus.Missing | LocationStatus.Corrupt, detail: string): Promise<void> {
     await this.db.transaction(async (tx) => {
       // TypeORM answers an UPDATE ... RETURNING with [rows, affectedCount].

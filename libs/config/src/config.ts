@@ -21,6 +21,9 @@ import {
 import path from 'node:path';
 import { DEFAULT_HOT_PRICE, defaultTiers, HOT_TIER_ID, parseTiers, type TierConfig } from './tiers.js';
 
+/** A shared secret (VNA_ADMIN_TOKEN, VNA_DICOMWEB_TOKEN): 16-256 printable ASCII characters, no spaces. */
+const TOKEN = /^[\x21-\x7e]{16,256}$/;
+
 const toInt = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
 const toBool = ({ value }: { value: unknown }) => {
@@ -75,14 +78,14 @@ export class EnvironmentVariables {
    * Bearer token the admin API (/api, except GET /api/health) requires when set. Unset: the admin
    * API is open (a warning at boot), as on a loopback-only or firewalled test install.
    */
-  @IsOptional() @Matches(/^[\x21-\x7e]{16,256}$/, { message: 'VNA_ADMIN_TOKEN must be 16-256 printable ASCII characters without spaces' })
+  @IsOptional() @Matches(TOKEN, { message: 'VNA_ADMIN_TOKEN must be 16-256 printable ASCII characters without spaces' })
   VNA_ADMIN_TOKEN?: string;
 
   /**
    * Token DICOMweb (/dicom-web, /wado) requires when set: Bearer, or HTTP Basic with it as the
    * password. Unset: DICOMweb is open (a warning at boot).
    */
-  @IsOptional() @Matches(/^[\x21-\x7e]{16,256}$/, { message: 'VNA_DICOMWEB_TOKEN must be 16-256 printable ASCII characters without spaces' })
+  @IsOptional() @Matches(TOKEN, { message: 'VNA_DICOMWEB_TOKEN must be 16-256 printable ASCII characters without spaces' })
   VNA_DICOMWEB_TOKEN?: string;
 
   /** Comma-separated roles (ingest,indexer,retrieval,tiering) or "all". */
