@@ -19,6 +19,17 @@ async function receivedFiles(dir: string): Promise<Map<string, { sha: string; ts
   return out;
 }
 
+/** An association to the archive under test that may ask for Study Root C-MOVEs. */
+function connectMover(port: number): Promise<DimseClient> {
+  return DimseClient.connect({
+    host: '127.0.0.1',
+    port,
+    callingAeTitle: 'MOVER',
+    calledAeTitle: 'VNA',
+    contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
+  });
+}
+
 function fileItem(f: Fixture): RetrieveItem {
   return {
     sopClassUid: f.sopClassUid,
@@ -122,13 +133,7 @@ describe('DimseServer C-MOVE and C-GET', () => {
       },
       ...good.slice(1).map(fileItem),
     ];
-    const client = await DimseClient.connect({
-      host: '127.0.0.1',
-      port: t.port,
-      callingAeTitle: 'MOVER',
-      calledAeTitle: 'VNA',
-      contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
-    });
+    const client = await connectMover(t.port);
     const progress: number[] = [];
     const result = await client.move(SopClass.StudyRootMove, 'DEST', { '00080052': { vr: 'CS', Value: ['STUDY'] } }, {
       onProgress: (p) => progress.push(p.remaining ?? -1),
@@ -157,13 +162,7 @@ describe('DimseServer C-MOVE and C-GET', () => {
       onGet: async () => ({ items }),
     }, { pendingIntervalMs: 60_000 });
     try {
-      const client = await DimseClient.connect({
-        host: '127.0.0.1',
-        port: spaced.port,
-        callingAeTitle: 'MOVER',
-        calledAeTitle: 'VNA',
-        contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
-      });
+      const client = await connectMover(spaced.port);
       const progress: { remaining?: number; completed: number }[] = [];
       const result = await client.move(SopClass.StudyRootMove, 'DEST', { '00080052': { vr: 'CS', Value: ['STUDY'] } }, {
         onProgress: (p) => progress.push({ remaining: p.remaining, completed: p.completed }),
@@ -198,13 +197,7 @@ describe('DimseServer C-MOVE and C-GET', () => {
       };
       return i === 1 ? { ...item, open } : item;
     });
-    const client = await DimseClient.connect({
-      host: '127.0.0.1',
-      port: t.port,
-      callingAeTitle: 'MOVER',
-      calledAeTitle: 'VNA',
-      contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
-    });
+    const client = await connectMover(t.port);
     const result = await client.move(SopClass.StudyRootMove, 'DEST', { '00080052': { vr: 'CS', Value: ['STUDY'] } }, { signal: controller.signal });
     await client.release();
     expect(result.status).toBe(DimseStatusCode.Cancel);
@@ -215,13 +208,7 @@ describe('DimseServer C-MOVE and C-GET', () => {
 
   it('C-MOVE with every sub-operation failing answers 0xA702', async () => {
     items = [{ ...fileItem(fixtures[0]), open: async () => Promise.reject(new Error('gone')) }];
-    const client = await DimseClient.connect({
-      host: '127.0.0.1',
-      port: t.port,
-      callingAeTitle: 'MOVER',
-      calledAeTitle: 'VNA',
-      contexts: [{ abstractSyntax: SopClass.StudyRootMove, transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian] }],
-    });
+    const client = await connectMover(t.port);
     const result = await client.move(SopClass.StudyRootMove, 'DEST', { '00080052': { vr: 'CS', Value: ['STUDY'] } });
     await client.release();
     expect(result.status).toBe(DimseStatusCode.MoveOutOfResourcesSubOps);
